@@ -1,0 +1,103 @@
+"""The contract between the engine and a method (the plug-in interface).
+
+A method is a model, its losses and its configs. The engine owns everything else: data,
+sampling, augmentation, optimisers, schedules, AMP, checkpoints, feature extraction and
+evaluation. Register a subclass with :func:`vibench.registry.register_method`.
+
+Batches given to :meth:`Method.training_step` are dicts with (B = P*K images per modality)::
+
+    "vis": float tensor (B, 3, H, W), augmented and normalised visible images
+    "ir":  float tensor (B, 3, H, W), augmented and normalised infrared images
+    "vis_label", "ir_label": long tensors (B,), training labels 0..C-1; the sampler aligns them,
+                             vis_label[i] == ir_label[i]
+    "vis_index", "ir_index": long tensors (B,), positions in the training record lists
+
+Feature extraction calls :meth:`Method.embed` on batches of test images of one modality; the
+named embeddings are stored (features.npz) and :meth:`Method.distance` turns a query block and a
+gallery block into a lower-is-closer distance matrix.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class StepState:
+    """Where training is: the engine passes it to every training step."""
+
+    stage: str
+    epoch: int  # 0-based, within the stage
+    epochs: int  # epochs in the stage
+    iteration: int  # 0-based, within the epoch
+    iterations: int  # iterations per epoch
+    device: torch.device
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the stage done, in [0, 1)."""
+        return (self.epoch + self.iteration / max(1, self.iterations)) / max(1, self.epochs)
+
+
+class Method(abc.ABC):
+    """Base class of every VI-ReID method."""
+
+    #: registry name (lower case), set by @register_method
+    name: ClassVar[str] = ""
+    #: one-line citation of the paper
+    paper: ClassVar[str] = ""
+    #: folder holding paper.yaml, tiny.yaml and metafile.yaml
+    config_dir: ClassVar[Path]
+
+    def __init__(self, cfg: dict[str, Any], dataset: str) -> None:
+        self.cfg = cfg
+        self.dataset = dataset
+
+    # ---- model -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def build_model(self, num_classes: int) -> nn.Module:
+        """The full model for `num_classes` training identities."""
+
+    # ---- training --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
+        """The weighted loss terms for one batch; the engine backpropagates their sum and logs each."""
+
+    # ---- inference -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:
+        """Named test embeddings (N, D) for a batch of one modality; 'feat' is the default one."""
+
+    def distance(
+        self,
+        query: dict[str, torch.Tensor],
+        gallery: dict[str, torch.Tensor],
+        q_modalities: np.ndarray,
+        g_modalities: np.ndarray,
+    ) -> torch.Tensor:
+        """Lower-is-closer distances; default: -(q . g^T) on the L2-normalised 'feat' embeddings."""
+        q = nn.functional.normalize(query["feat"].float(), dim=1)
+        g = nn.functional.normalize(gallery["feat"].float(), dim=1)
+        return -(q @ g.T)
+
+    def refine(
+        self,
+        model: nn.Module,
+        query: dict[str, torch.Tensor],
+        gallery: dict[str, torch.Tensor],
+        distmat: torch.Tensor,
+        excluded: torch.Tensor,
+    ) -> torch.Tensor:
+        """Optional second stage after :meth:`distance` (BIT's coarse-to-fine re-scoring).
+
+        `excluded` is a bool (nq, ng) mask of the gallery items the protocol's rule removes for
+        each query, so a refinement picks its candidates after exclusion. Default: no change.
+        """
+        return distmat
