@@ -1,0 +1,1 @@
+"""Shared building blocks of vibench methods (layers); import each from its own module."""

@@ -1,0 +1,1 @@
+"""Shared building blocks of vibench methods (losses); import each from its own module."""
