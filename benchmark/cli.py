@@ -61,7 +61,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one clear line on stderr and exit with code 2."""
     try:
-        cli.main(args=argv, prog_name="vibench", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="vibench", standalone_mode=False)
     except VibenchError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

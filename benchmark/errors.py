@@ -11,7 +11,10 @@ class VibenchError(Exception):
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A " (did you mean 'x'?)" suffix for an unknown name, or "" when nothing is close."""
-    close = difflib.get_close_matches(name, sorted(set(choices)), n=3, cutoff=0.5)
+    by_lower: dict[str, str] = {}
+    for choice in sorted(set(choices)):
+        by_lower.setdefault(choice.lower(), choice)
+    close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)]
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

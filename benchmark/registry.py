@@ -11,6 +11,7 @@ and ``vibench run --methods mymethod`` finds it.
 from __future__ import annotations
 
 import importlib
+import os
 from importlib import metadata
 from typing import TYPE_CHECKING, Callable, TypeVar
 
@@ -26,6 +27,8 @@ _BUILTIN_MODULES = ("agw", "pmt", "bit", "aminet", "tmpa", "mixer", "pmcm")
 _loaded = False
 
 ENTRY_POINT_GROUP = "vibench.methods"
+#: comma-separated modules imported at registry load (registers methods without packaging)
+PLUGINS_ENV = "VIBENCH_PLUGINS"
 
 
 def register_method(name: str | None = None) -> Callable[[M], M]:
@@ -67,6 +70,17 @@ def _load_all() -> None:
         cls = ep.load()
         if _METHODS.get(ep.name) is not cls:
             register_method(ep.name)(cls)
+    for module in os.environ.get(PLUGINS_ENV, "").split(","):
+        if module.strip():
+            load_plugin(module.strip())
+
+
+def load_plugin(module: str) -> None:
+    """Import a module that registers methods with @register_method (``--plugins`` / $VIBENCH_PLUGINS)."""
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise VibenchError(f"cannot import plugin module {module!r}: {exc}") from None
 
 
 def available_methods() -> list[str]:

@@ -46,8 +46,33 @@ class StepState:
         return (self.epoch + self.iteration / max(1, self.iterations)) / max(1, self.epochs)
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One training stage, read from the config's ``stages`` list (see docs/training.md).
+
+    `freeze` lists parameter-name prefixes that get ``requires_grad=False`` during the stage
+    (BIT stage 2 freezes its PMT encoder); `optimizer`, `schedule`, `sampler` and `augment` are
+    the stage's sections, already merged over the config's top-level defaults.
+    """
+
+    name: str
+    epochs: int
+    optimizer: dict[str, Any]
+    schedule: dict[str, Any]
+    sampler: dict[str, Any]
+    augment: dict[str, Any]
+    freeze: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
 class Method(abc.ABC):
-    """Base class of every VI-ReID method."""
+    """Base class of every VI-ReID method.
+
+    Required: :meth:`build_model`, :meth:`training_step`, :meth:`embed`. Optional hooks, all with
+    working defaults: :meth:`stages` (multi-stage training), :meth:`param_groups` (per-group lr
+    multipliers), :meth:`on_stage_start` / :meth:`set_train_mode` (e.g. keep a frozen encoder in
+    eval mode), :meth:`distance`, :meth:`refine`.
+    """
 
     #: registry name (lower case), set by @register_method
     name: ClassVar[str] = ""
@@ -69,6 +94,33 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
         """The weighted loss terms for one batch; the engine backpropagates their sum and logs each."""
+
+    def stages(self) -> list[Stage]:
+        """The training stages, in order; default: the config's ``stages`` list (engine-parsed)."""
+        from vibench.engine.config import parse_stages
+
+        return parse_stages(self.cfg)
+
+    def param_groups(self, model: nn.Module, stage: Stage) -> list[dict[str, Any]]:
+        """Optimiser parameter groups for `stage`: dicts with "params" and "lr_mult".
+
+        Default: the stage optimiser's ``lr_mult`` mapping (parameter-name prefix -> multiplier,
+        longest prefix wins, key "default" for the rest) over the trainable parameters.
+        """
+        from vibench.engine.optim import groups_by_prefix
+
+        return groups_by_prefix(model, stage.optimizer.get("lr_mult") or {})
+
+    def on_stage_start(self, model: nn.Module, stage: Stage) -> None:
+        """Called once when a stage starts (and again when a run resumes inside it)."""
+
+    def set_train_mode(self, model: nn.Module, stage: Stage) -> None:
+        """Put the model in training mode for an epoch; frozen parts may stay in eval mode."""
+        model.train()
+        if stage.freeze:
+            for name, module in model.named_modules():
+                if name and any(name == p or name.startswith(p + ".") for p in stage.freeze):
+                    module.eval()
 
     # ---- inference -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -1,0 +1,155 @@
+"""Parameter counts and test-time latency, measured the same way for every method.
+
+* :func:`count_parameters` -> {"registered": every parameter the module holds,
+  "effective": parameters of the modules that run when the method embeds one image of each
+  modality (the inference path; classifiers and training-only heads excluded)} (methods.md §0.2).
+* :func:`measure_latency` -> {"device", "ms_per_image", ...}: `warmup` untimed calls, then
+  `repeats` timed calls of :meth:`Method.embed` on a random batch, synchronising CUDA before and
+  after each; the median time divided by the batch size. Latency per query of two-stage methods
+  (BIT) is measured by that method on top of this.
+* :func:`paper_parameter_counts` -> {dataset: registered count} of the `paper` config, built on
+  the meta device (no memory, no weights), as ``vibench methods list --json`` prints.
+"""
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from vibench.engine.api import Method
+
+#: training identities per dataset (SYSU 395, RegDB 206 per split, LLCM 713)
+NUM_CLASSES = {"sysu": 395, "regdb": 206, "llcm": 713}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    proc = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    proc = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"cpu ({proc}, {torch.get_num_threads()} threads)"
+
+
+def _input_size(cfg: Mapping[str, Any]) -> tuple[int, int]:
+    test = cfg.get("test") or {}
+    size = test.get("size") or (cfg.get("input") or {}).get("size") or (256, 128)
+    return int(size[0]), int(size[1])
+
+
+def count_parameters(model: nn.Module, method: Method | None = None, input_size: tuple[int, int] | None = None) -> dict[str, int]:
+    """{"registered": n, "effective": n}; `effective` needs `method` (else equals registered).
+
+    The effective count runs :meth:`Method.embed` once per modality on a 1-image batch (on the
+    model's device, meta included) with forward hooks recording which modules ran; a module's own
+    parameters count once when it ran.
+    """
+    params = {id(p): p for p in model.parameters()}
+    registered = sum(p.numel() for p in params.values())
+    if method is None:
+        return {"registered": registered, "effective": registered}
+    size = input_size or _input_size(method.cfg)
+    used: dict[int, nn.Parameter] = {}
+
+    def hook(mod: nn.Module, args: Any, out: Any) -> None:
+        for p in mod.parameters(recurse=False):
+            used[id(p)] = p
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    was_training = model.training
+    try:
+        model.eval()
+        p0 = next(iter(params.values()), None)
+        dev = p0.device if p0 is not None else torch.device("cpu")
+        x = torch.zeros((1, 3, *size), device=dev)
+        with torch.no_grad():
+            for modality in ("visible", "infrared"):
+                method.embed(model, x, modality)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    effective = sum(p.numel() for p in used.values())
+    return {"registered": registered, "effective": effective}
+
+
+def measure_latency(
+    method: Method,
+    model: nn.Module,
+    device: str | torch.device = "cpu",
+    *,
+    batch: int = 1,
+    warmup: int = 10,
+    repeats: int = 50,
+    modality: str = "infrared",
+    input_size: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Median wall time of one :meth:`Method.embed` call on `batch` images, per image (ms)."""
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    size = input_size or _input_size(method.cfg)
+    model = model.to(dev).eval()
+    amp = dev.type == "cuda" and bool(method.cfg.get("amp", True))
+    channels_last = dev.type == "cuda" and bool(method.cfg.get("channels_last", True))
+    x = torch.randn((batch, 3, *size), device=dev, generator=None)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    times = []
+    with torch.inference_mode(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+        for _ in range(warmup):
+            method.embed(model, x, modality)
+        sync()
+        for _ in range(repeats):
+            sync()
+            t0 = time.perf_counter()
+            method.embed(model, x, modality)
+            sync()
+            times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return {
+        "device": device_name(dev),
+        "ms_per_image": 1000.0 * med / batch,
+        "ms_per_batch_median": 1000.0 * med,
+        "ms_per_batch_min": 1000.0 * min(times),
+        "batch": batch,
+        "warmup": warmup,
+        "repeats": repeats,
+        "input_size": list(size),
+        "precision": "bf16-autocast" if amp else "fp32",
+    }
+
+
+def paper_parameter_counts(method_name: str, datasets: tuple[str, ...] = ("sysu", "regdb", "llcm")) -> dict[str, Any]:
+    """{"params": {dataset: registered}, "effective": {dataset: n}} of the `paper` config,
+    built on the meta device (fast, no weights loaded: the config's weights path is ignored)."""
+    from vibench.engine.config import load_config
+    from vibench.registry import get_method_class
+
+    cls = get_method_class(method_name)
+    params: dict[str, int] = {}
+    effective: dict[str, int] = {}
+    for ds in datasets:
+        cfg = load_config(method_name, "paper", dataset=ds)
+        if isinstance(cfg.get("model"), dict):
+            cfg["model"]["weights"] = None
+        method = cls(cfg, ds)
+        with torch.device("meta"):
+            model = method.build_model(NUM_CLASSES[ds])
+        counts = count_parameters(model, method)
+        params[ds] = counts["registered"]
+        effective[ds] = counts["effective"]
+    return {"params": params, "effective": effective}

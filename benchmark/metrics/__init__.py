@@ -1,0 +1,8 @@
+"""Metrics engine: exact CMC / mAP / mINP (protocols.md §1.5, §2.3, §3.3, §7), exclusion rules,
+re-ranking, raw rankings and the features -> metrics pipeline. See docs/metrics.md."""
+from __future__ import annotations
+
+from vibench.metrics.evaluate import EvalResult, evaluate, evaluate_features
+from vibench.metrics.rules import exclusion_mask, rule_names
+
+__all__ = ["EvalResult", "evaluate", "evaluate_features", "exclusion_mask", "rule_names"]

@@ -1,0 +1,109 @@
+"""Cells, the unit of work: (method, dataset, training variant, split, seed).
+
+A cell trains one model and evaluates it on every protocol planned for it. SYSU-MM01 and LLCM
+cells have split 0 and evaluate the protocol's gallery trials (0..9) inside the cell; RegDB
+trains one model per split, so each split 1..10 is its own cell evaluating that one trial.
+Imbalance protocols are training variants: their cells train on the reduced training set and
+evaluate the standard protocols named in the variant's ``evaluate_with``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+STANDARD = "standard"
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    method: str
+    dataset: str
+    variant: str
+    split: int
+    seed: int
+
+    @property
+    def cell_id(self) -> str:
+        return f"{self.method}__{self.dataset}__{self.variant}__split{self.split}__seed{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "dataset": self.dataset, "variant": self.variant,
+                "split": self.split, "seed": self.seed, "cell_id": self.cell_id}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Cell":
+        return cls(d["method"], d["dataset"], d["variant"], int(d["split"]), int(d["seed"]))
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """A cell plus what to evaluate in it: protocol name -> the trials to evaluate."""
+
+    cell: Cell
+    protocols: tuple[tuple[str, tuple[int, ...]], ...]
+    config: str = "tiny"
+    overrides: tuple[str, ...] = field(default=())
+
+    @property
+    def protocol_names(self) -> list[str]:
+        return [name for name, _ in self.protocols]
+
+    def trials(self, protocol: str) -> tuple[int, ...]:
+        return dict(self.protocols)[protocol]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell": self.cell.to_dict(), "protocols": {n: list(t) for n, t in self.protocols},
+                "config": self.config, "overrides": list(self.overrides)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CellPlan":
+        return cls(Cell.from_dict(d["cell"]), tuple((n, tuple(t)) for n, t in d["protocols"].items()),
+                   d.get("config", "tiny"), tuple(d.get("overrides", ())))
+
+
+def plan_cells(
+    methods: Sequence[str],
+    protocols: Iterable[Any],
+    *,
+    seeds: Sequence[int] = (0,),
+    config: str = "tiny",
+    overrides: Sequence[str] = (),
+    max_trials: int | None = None,
+    regdb_splits: Sequence[int] | None = None,
+) -> list[CellPlan]:
+    """Expand methods x protocols x seeds into cells.
+
+    `protocols` are ProtocolSpec objects (evaluation or training kind). `max_trials` keeps the
+    first N gallery trials of SYSU/LLCM protocols; `regdb_splits` restricts RegDB's split cells.
+    """
+    from vibench.protocols import get_protocol
+
+    wanted: dict[Cell, dict[str, tuple[int, ...]]] = {}
+
+    def add(cell: Cell, name: str, trials: tuple[int, ...]) -> None:
+        slot = wanted.setdefault(cell, {})
+        slot[name] = tuple(sorted(set(slot.get(name, ())) | set(trials)))
+
+    for spec in protocols:
+        if getattr(spec, "kind", "evaluation") == "training":
+            targets = [get_protocol(n) for n in spec.evaluate_with]
+            variant = spec.name
+        else:
+            targets = [spec]
+            variant = STANDARD
+        for target in targets:
+            for method in methods:
+                for seed in seeds:
+                    if target.dataset == "regdb":
+                        splits = [t for t in target.trials if regdb_splits is None or t in regdb_splits]
+                        for split in splits:
+                            add(Cell(method, target.dataset, variant, split, seed), target.name, (split,))
+                    else:
+                        trials = tuple(target.trials)
+                        if max_trials is not None:
+                            trials = trials[:max_trials]
+                        add(Cell(method, target.dataset, variant, 0, seed), target.name, trials)
+    return [
+        CellPlan(cell, tuple(sorted(protos.items())), config, tuple(overrides))
+        for cell, protos in sorted(wanted.items())
+    ]

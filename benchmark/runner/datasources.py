@@ -1,0 +1,81 @@
+"""Where each dataset's tree comes from: a real root given by the user, or the built-in
+synthetic dataset generated on first use into the cache."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from vibench.errors import VibenchError, unknown_name
+
+DATASETS = ("sysu", "regdb", "llcm")
+#: folder names accepted below a --data-root that holds several datasets
+_FOLDER_NAMES = {
+    "sysu": ("sysu", "SYSU-MM01", "SYSU_MM01", "sysu-mm01"),
+    "regdb": ("regdb", "RegDB"),
+    "llcm": ("llcm", "LLCM"),
+}
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """`roots` maps dataset -> real root; datasets without one use synthetic data."""
+
+    roots: tuple[tuple[str, str], ...] = ()
+    synthetic_scale: str = "tiny"
+    synthetic_seed: int = 0
+
+    @classmethod
+    def parse(cls, values: Sequence[str] | None, *, synthetic_scale: str = "tiny", synthetic_seed: int = 0) -> "DataSources":
+        """Parse ``--data-root`` values: ``DIR`` (holding SYSU-MM01/, RegDB/, LLCM/ or sysu/,
+        regdb/, llcm/) or ``NAME=PATH`` for one dataset; may be repeated."""
+        roots: dict[str, str] = {}
+        for value in values or ():
+            if "=" in value:
+                name, path = value.split("=", 1)
+                if name not in DATASETS:
+                    raise unknown_name("dataset", name, DATASETS)
+                root = Path(path).expanduser()
+                if not root.is_dir():
+                    raise VibenchError(f"--data-root {value}: {root} is not a directory")
+                roots[name] = str(root.resolve())
+                continue
+            base = Path(value).expanduser()
+            if not base.is_dir():
+                raise VibenchError(f"--data-root {value}: not a directory")
+            found = False
+            for name, folders in _FOLDER_NAMES.items():
+                for folder in folders:
+                    if (base / folder).is_dir():
+                        roots[name] = str((base / folder).resolve())
+                        found = True
+                        break
+            if not found:
+                raise VibenchError(
+                    f"--data-root {value}: expected sub-folders named SYSU-MM01, RegDB or LLCM "
+                    "(or sysu, regdb, llcm), or use NAME=PATH"
+                )
+        return cls(tuple(sorted(roots.items())), synthetic_scale, synthetic_seed)
+
+    def is_synthetic(self, dataset: str) -> bool:
+        return dataset not in dict(self.roots)
+
+    def root(self, dataset: str) -> Path:
+        roots = dict(self.roots)
+        if dataset in roots:
+            return Path(roots[dataset])
+        from vibench.data.synth import ensure_synthetic
+
+        return Path(ensure_synthetic(dataset, scale=self.synthetic_scale, seed=self.synthetic_seed))
+
+    def describe(self, dataset: str) -> dict[str, Any]:
+        if self.is_synthetic(dataset):
+            return {"kind": "synthetic", "scale": self.synthetic_scale, "seed": self.synthetic_seed}
+        return {"kind": "real", "root": dict(self.roots)[dataset]}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"roots": dict(self.roots), "synthetic_scale": self.synthetic_scale, "synthetic_seed": self.synthetic_seed}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DataSources":
+        return cls(tuple(sorted(d["roots"].items())), d["synthetic_scale"], d["synthetic_seed"])

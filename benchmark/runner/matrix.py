@@ -1,0 +1,185 @@
+"""The run matrix: resolve a suite and the --methods/--protocols selection into cells, run them
+with the chosen executor, show progress (cells done, current phase, ETA) and print a summary."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vibench.errors import VibenchError
+from vibench.runner.cells import CellPlan, plan_cells
+from vibench.runner.datasources import DataSources
+from vibench.runner.suites import get_suite
+
+
+@dataclass
+class RunOptions:
+    methods: str = "all"
+    protocols: str = "all"
+    suite: str | None = None
+    data_roots: tuple[str, ...] = ()
+    config: str = "tiny"
+    overrides: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    device: str = "auto"
+    out: Path = Path("results/store")
+    overwrite: str = "missing"
+    executor: str = "local"
+    gpus: tuple[int, ...] = ()
+    slurm_folder: Path | None = None
+    slurm_parameters: dict[str, Any] = field(default_factory=dict)
+    synthetic_scale: str = "tiny"
+    max_trials: int | None = None
+    regdb_splits: tuple[int, ...] | None = None
+    plugins: tuple[str, ...] = ()
+    dry_run: bool = False
+
+    @classmethod
+    def for_suite(cls, name: str, **kw: Any) -> "RunOptions":
+        suite = get_suite(name)
+        opts = cls(methods=suite.methods, protocols=suite.protocols, suite=name, config=suite.config,
+                   overrides=suite.overrides, synthetic_scale=suite.synthetic_scale or "tiny",
+                   max_trials=suite.max_trials, regdb_splits=suite.regdb_splits)
+        for key, value in kw.items():
+            setattr(opts, key, value)
+        return opts
+
+    @classmethod
+    def from_cli(cls, o: dict[str, Any]) -> "RunOptions":
+        opts = cls.for_suite(o["suite"]) if o.get("suite") else cls()
+        if o.get("suite") == "paper" and not o.get("data_roots"):
+            raise VibenchError("the paper suite runs on the real datasets: give --data-root (see README, 'Real data')")
+        if o.get("methods"):
+            opts.methods = o["methods"]
+        if o.get("protocols"):
+            opts.protocols = o["protocols"]
+        if o.get("config"):
+            opts.config = o["config"]
+        if o.get("synthetic_scale"):
+            opts.synthetic_scale = o["synthetic_scale"]
+        if o.get("max_trials") is not None:
+            opts.max_trials = o["max_trials"]
+        if o.get("regdb_splits"):
+            opts.regdb_splits = tuple(_ints(o["regdb_splits"], "--regdb-splits"))
+        opts.overrides = tuple(opts.overrides) + tuple(o.get("overrides") or ())
+        opts.data_roots = tuple(o.get("data_roots") or ())
+        opts.seeds = tuple(_ints(o.get("seeds") or "0", "--seeds"))
+        opts.device = o.get("device") or "auto"
+        opts.out = Path(o["out"])
+        opts.overwrite = o.get("overwrite") or "missing"
+        opts.executor = o.get("executor") or "local"
+        opts.gpus = tuple(_ints(o["gpus"], "--gpus")) if o.get("gpus") else ()
+        opts.slurm_folder = o.get("slurm_folder")
+        opts.slurm_parameters = {k: v for k, v in {"slurm_partition": o.get("slurm_partition"),
+                                                   "timeout_min": o.get("slurm_timeout_min")}.items() if v}
+        opts.plugins = tuple(v.strip() for v in (o.get("plugins") or "").split(",") if v.strip())
+        opts.dry_run = bool(o.get("dry_run"))
+        return opts
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise VibenchError(f"{flag} {text!r}: expected comma-separated integers") from None
+
+
+def plan(opts: RunOptions) -> list[CellPlan]:
+    from vibench.protocols import resolve_protocols
+    from vibench.registry import load_plugin, resolve_methods
+
+    for module in opts.plugins:
+        load_plugin(module)
+    methods = resolve_methods(opts.methods)
+    specs = resolve_protocols(opts.protocols)
+    return plan_cells(methods, specs, seeds=opts.seeds, config=opts.config, overrides=opts.overrides,
+                      max_trials=opts.max_trials, regdb_splits=opts.regdb_splits)
+
+
+def run_matrix(opts: RunOptions) -> int:
+    """Run every planned cell; returns 0, or 1 when any cell failed (reported at the end)."""
+    from vibench.runner import executors
+
+    plans = plan(opts)
+    data = DataSources.parse(opts.data_roots, synthetic_scale=opts.synthetic_scale)
+    if not plans:
+        raise VibenchError("the selection is empty: no method x protocol cell to run")
+    _print_plan(opts, plans)
+    if opts.dry_run:
+        return 0
+    options = {"out": str(opts.out), "data": data.to_dict(), "device": opts.device, "overwrite": opts.overwrite}
+    display = Progress(len(plans))
+    start = time.perf_counter()
+    if opts.executor == "slurm":
+        outcomes = executors.run_submitit(plans, options, folder=opts.slurm_folder or opts.out / "slurm",
+                                          parameters=opts.slurm_parameters, on_done=display.done)
+    elif len(opts.gpus) > 1:
+        outcomes = executors.run_gpu_pool(plans, options, opts.gpus, on_done=display.done)
+    else:
+        if len(opts.gpus) == 1:
+            options["device"] = f"cuda:{opts.gpus[0]}"
+        outcomes = executors.run_local(plans, options, on_done=display.done, on_phase=display.phase)
+    display.close()
+    elapsed = time.perf_counter() - start
+    print_summary(outcomes, elapsed)
+    return 1 if any(o["status"] == "failed" for o in outcomes) else 0
+
+
+def _print_plan(opts: RunOptions, plans: list[CellPlan]) -> None:
+    suite = f"suite {opts.suite}, " if opts.suite else ""
+    click.echo(f"vibench run: {suite}{len(plans)} cells, config {opts.config}, out {opts.out}", err=True)
+    if opts.dry_run:
+        for p in plans:
+            protos = ", ".join(f"{n}[{','.join(map(str, t))}]" for n, t in p.protocols)
+            click.echo(f"  {p.cell.cell_id}: {protos}")
+
+
+class Progress:
+    """Cells done / total, the current cell and phase, and the ETA (tqdm on stderr)."""
+
+    def __init__(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="cell", file=sys.stderr, dynamic_ncols=True,
+                        disable=None, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}] {postfix}")
+        self.failed = 0
+
+    def phase(self, cell_id: str, phase: str) -> None:
+        self.bar.set_postfix_str(f"{cell_id}: {phase}")
+
+    def done(self, outcome: dict[str, Any]) -> None:
+        if outcome["status"] == "failed":
+            self.failed += 1
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"{outcome['cell']['cell_id']}: {outcome['status']}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def print_summary(outcomes: list[dict[str, Any]], elapsed: float) -> None:
+    """The summary table: one line per (cell, protocol) with R1/mAP/mINP in percent."""
+    lines = [("cell", "protocol", "R1", "R10", "mAP", "mINP", "status", "time")]
+    for o in outcomes:
+        cell = o["cell"]["cell_id"]
+        if not o["rows"]:
+            lines.append((cell, "—", "—", "—", "—", "—", o["status"], f"{o['seconds']:.0f}s"))
+        for r in o["rows"]:
+            lines.append((cell, r["protocol"], f"{100 * r['rank1']:.2f}", f"{100 * r['rank10']:.2f}",
+                          f"{100 * r['mAP']:.2f}", f"{100 * r['mINP']:.2f}", o["status"], f"{o['seconds']:.0f}s"))
+    widths = [max(len(str(row[i])) for row in lines) for i in range(len(lines[0]))]
+    for i, row in enumerate(lines):
+        click.echo("  ".join(str(c).ljust(widths[j]) for j, c in enumerate(row)))
+        if i == 0:
+            click.echo("  ".join("-" * w for w in widths))
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o["status"]] = counts.get(o["status"], 0) + 1
+    click.echo(f"\n{len(outcomes)} cells in {elapsed:.1f} s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    for o in outcomes:
+        if o["status"] == "failed":
+            click.echo(f"FAILED {o['cell']['cell_id']}: {o['error']}", err=True)

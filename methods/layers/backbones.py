@@ -1,0 +1,155 @@
+"""Backbones from torchvision (ResNets) and timm (ViTs), never hand-written.
+
+* :func:`resnet` — torchvision ResNet-18/34/50/101 with an optional last stride of 1 (layer4's
+  first block strides 1 instead of 2, as AGW/BoT do; the feature map stays at 1/16).
+* :func:`vit` — timm ``VisionTransformer`` with an overlapping patch embedding (kernel = patch,
+  stride < patch: PMT's 16/12 at 256x128 gives 21 x 10 = 210 tokens + CLS).
+
+ImageNet weights load only from a local file named in the config (``model.weights``) with
+``torch.load(weights_only=True)``; nothing downloads. Without a file the backbone is randomly
+initialised. Either way :func:`init_info` describes it and the engine stores that in results.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torchvision
+from timm.layers import PatchEmbed
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+from vibench.errors import VibenchError, unknown_name
+from vibench.io import sha256_file
+
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
+
+#: named ViT sizes: embed_dim, depth, heads, mlp_ratio
+VIT_SIZES: dict[str, dict[str, Any]] = {
+    "vit_base": {"embed_dim": 768, "depth": 12, "num_heads": 12, "mlp_ratio": 4.0},
+    "vit_small": {"embed_dim": 384, "depth": 12, "num_heads": 6, "mlp_ratio": 4.0},
+    "vit_tiny": {"embed_dim": 192, "depth": 12, "num_heads": 3, "mlp_ratio": 4.0},
+    # a few-block ViT for the CPU `tiny` configs (not a published size)
+    "vit_micro": {"embed_dim": 96, "depth": 3, "num_heads": 3, "mlp_ratio": 2.0},
+}
+
+
+def init_info(weights: str | Path | None) -> dict[str, Any]:
+    """How a backbone was initialised: {"kind": "random"} or {"kind": "file", "path", "sha256"}."""
+    if not weights:
+        return {"kind": "random"}
+    path = Path(weights).expanduser()
+    return {"kind": "file", "path": str(path), "sha256": sha256_file(path)}
+
+
+def read_state_dict(weights: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a local file (weights_only); unwraps {"state_dict": ...} / {"model": ...}."""
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise VibenchError(f"backbone weights file {path} does not exist (model.weights must be a local file path)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise VibenchError(f"cannot load backbone weights {path}: {exc}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+    if not isinstance(obj, Mapping):
+        raise VibenchError(f"backbone weights {path} hold no state dict")
+    return {k.removeprefix("module."): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+def _load_into(module: nn.Module, state: Mapping[str, torch.Tensor], ignore: tuple[str, ...], source: str) -> None:
+    state = {k: v for k, v in state.items() if not k.startswith(ignore)}
+    result = module.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(ignore)]
+    if missing or result.unexpected_keys:
+        raise VibenchError(
+            f"backbone weights {source} do not match the architecture: missing {missing[:5]}, "
+            f"unexpected {list(result.unexpected_keys)[:5]}"
+        )
+
+
+def resnet(name: str = "resnet50", *, last_stride: int = 1, weights: str | Path | None = None) -> nn.Module:
+    """A torchvision ResNet (fc kept but unused) with layer4's stride set to `last_stride`."""
+    if name not in RESNETS:
+        raise unknown_name("backbone", name, RESNETS)
+    if last_stride not in (1, 2):
+        raise VibenchError(f"last_stride must be 1 or 2, got {last_stride}")
+    net = getattr(torchvision.models, name)(weights=None)
+    if weights:
+        _load_into(net, read_state_dict(weights), ("fc.",), str(weights))
+    if last_stride == 1:
+        block = net.layer4[0]
+        # Bottleneck strides in conv2, BasicBlock in conv1 (torchvision layout)
+        conv = block.conv2 if isinstance(block, torchvision.models.resnet.Bottleneck) else block.conv1
+        conv.stride = (1, 1)
+        if block.downsample is not None:
+            block.downsample[0].stride = (1, 1)
+    return net
+
+
+class OverlapPatchEmbed(PatchEmbed):
+    """timm's PatchEmbed with a stride smaller than the patch (overlapping patches, PMT/TransReID):
+    grid = ((H - p) // s + 1, (W - p) // s + 1)."""
+
+    def __init__(self, img_size: Any = 224, patch_size: int = 16, stride: int = 12, in_chans: int = 3,
+                 embed_dim: int = 768, **kwargs: Any) -> None:
+        kwargs.pop("dynamic_img_pad", None)
+        super().__init__(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, **kwargs)
+        p = self.patch_size
+        self.stride = (int(stride), int(stride))
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=p, stride=self.stride, bias=kwargs.get("bias", True))
+        h, w = self.img_size
+        self.grid_size = ((h - p[0]) // self.stride[0] + 1, (w - p[1]) // self.stride[1] + 1)
+        self.num_patches = self.grid_size[0] * self.grid_size[1]
+
+    def feat_ratio(self, as_scalar: bool = True) -> Any:
+        return self.stride[0] if as_scalar else self.stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != tuple(self.img_size):
+            raise VibenchError(f"ViT input must be {tuple(self.img_size)} (H, W), got {tuple(x.shape[-2:])}")
+        x = self.proj(x).flatten(2).transpose(1, 2)  # (B, N, D)
+        return self.norm(x)
+
+
+def vit(
+    size: str = "vit_base",
+    *,
+    img_size: tuple[int, int] = (256, 128),
+    patch_size: int = 16,
+    stride: int = 12,
+    drop_rate: float = 0.0,
+    attn_drop_rate: float = 0.0,
+    drop_path_rate: float = 0.1,
+    weights: str | Path | None = None,
+    **overrides: Any,
+) -> VisionTransformer:
+    """A timm VisionTransformer without head (num_classes=0) and with overlapping patches.
+
+    With `weights` (a local timm/jx ViT checkpoint at any resolution), the position embedding is
+    resampled bilinearly to the new grid (PMT resizes 14x14 -> 21x10).
+    """
+    if size not in VIT_SIZES:
+        raise unknown_name("ViT size", size, VIT_SIZES)
+    arch = {**VIT_SIZES[size], **overrides}
+    net = VisionTransformer(
+        img_size=tuple(img_size), patch_size=patch_size, num_classes=0, global_pool="token",
+        drop_rate=drop_rate, attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
+        embed_layer=functools.partial(OverlapPatchEmbed, stride=stride), **arch,
+    )
+    if weights:
+        from timm.layers import resample_abs_pos_embed
+
+        state = read_state_dict(weights)
+        pe = state.get("pos_embed")
+        if pe is not None and pe.shape != net.pos_embed.shape:
+            old = int(round((pe.shape[1] - 1) ** 0.5))
+            state["pos_embed"] = resample_abs_pos_embed(
+                pe, new_size=list(net.patch_embed.grid_size), old_size=[old, old], num_prefix_tokens=1
+            )
+        _load_into(net, state, ("head.", "fc_norm.", "pre_logits."), str(weights))
+    return net

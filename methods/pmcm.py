@@ -1,0 +1,198 @@
+"""PMCM: Patch-Mixed Cross-Modality learning (Qian, Lin, Du, Pattern Recognition 2025; methods.md §7).
+
+    x^M = PatchMix_p(x^V, x^I)             16 x 16 patches, visible with probability p        Sec. 3.3.1
+    two-stream ResNet-50: modality-specific first block (stem), shared layer1..4 (last stride 1),
+    part-wise MAM after layer3 and layer4                                                     Sec. 3.1.1
+    f^g = GAP(map) -> BN -> C_g;  f^{p_k} = GAP(stripe_k(map)) -> BN -> C_{p_k}, k = 1..P     Sec. 3.1.2
+    L_base = L_id,g + L_tri + lambda_1 L_s2s,g + mu (L_id,p + L_s2s,p + L_part_align)        Eq. 1-5
+    L_c2c  = lambda_2 L_c2c,g + mu lambda_3 L_c2c,p  (memory-bank centres, delayed start)     Eq. 6-7
+    L_pmml = p L^{M,V} + (1 - p) L^{M,I}                                                      Eq. 8-9
+    L      = L_base + L_c2c + mu L_pmml,  mu: 0 -> 0.5 linearly over the first 50 epochs      Eq. 10
+
+Inference: the global BN feature only (2048-d), l2-normalised ("inference time exactly the same as
+the baseline"). Memory banks are model buffers, so checkpoints and resume carry them.
+[G] choices (P = 4, MAM placement, projection F, eta, threshold epoch, ...) are in ``metafile.yaml``.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vibench.engine.api import Method, StepState
+from vibench.errors import VibenchError
+from vibench.methods.layers.backbones import init_info, resnet
+from vibench.methods.layers.bnneck import BNNeck
+from vibench.methods.layers.gem import GeM
+from vibench.methods.layers.part_pool import PartPool, PartWiseMAM
+from vibench.methods.layers.resnet_parts import resnet_stages, resnet_stem, stage_channels
+from vibench.methods.losses.pmcm import CenterMemory, SampleToSample, mu_ramp, part_align_kl, pmml_loss
+from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
+from vibench.methods.mixing.build import build_mixer
+from vibench.registry import register_method
+
+
+class PMCMNet(nn.Module):
+    """Two-stream ResNet with part-wise MAM, global + part heads, s2s projections and memory banks."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "resnet50",
+        last_stride: int = 1,
+        weights: str | Path | None = None,
+        parts: int = 4,
+        mam_after: list[int] | tuple[int, ...] = (3, 4),
+        mam_reduction: int = 16,
+        pool: str = "avg",
+        s2s_dim: int = 256,
+        memory_momentum: float = 0.9,
+        mixed_stem: str = "ir",
+    ) -> None:
+        super().__init__()
+        if mixed_stem not in ("ir", "vis"):
+            raise VibenchError(f"pmcm.mixed_stem must be 'ir' or 'vis', got {mixed_stem!r}")
+        self.mixed_stem = mixed_stem
+        self.stem_vis = resnet_stem(resnet(backbone, weights=weights))
+        self.stem_ir = resnet_stem(resnet(backbone, weights=weights))
+        base = resnet(backbone, last_stride=last_stride, weights=weights)
+        stages: "OrderedDict[str, nn.Module]" = OrderedDict()
+        for i in range(1, 5):
+            stages[f"layer{i}"] = resnet_stages(base, i, i)
+            if i in tuple(mam_after):
+                stages[f"mam{i}"] = PartWiseMAM(stage_channels(base, i), parts, mam_reduction)
+        self.trunk = nn.Sequential(stages)
+        dim = base.fc.in_features
+        self.feat_dim, self.parts = dim, int(parts)
+        if pool == "avg":
+            self.pool: nn.Module = nn.AdaptiveAvgPool2d(1)
+        elif pool == "gem":
+            self.pool = nn.Sequential(GeM(3.0), nn.Unflatten(1, (dim, 1, 1)))
+        else:
+            raise VibenchError(f"pmcm.pool must be 'avg' or 'gem', got {pool!r}")
+        self.part_pool = PartPool(parts, "avg" if pool == "avg" else "gem")
+        self.neck = BNNeck(dim, num_classes)  # C_g
+        self.part_necks = nn.ModuleList(BNNeck(dim, num_classes) for _ in range(parts))  # C_{p_k}
+        self.s2s_global = SampleToSample(dim, s2s_dim)
+        self.s2s_parts = nn.ModuleList(SampleToSample(dim, s2s_dim) for _ in range(parts))
+        self.memory_global = CenterMemory(num_classes, dim, 2, memory_momentum)
+        self.memory_parts = CenterMemory(num_classes, parts * dim, 2, memory_momentum)
+        self.init_info = {"backbone": backbone, **init_info(weights)}
+
+    def forward(
+        self, vis: torch.Tensor | None = None, ir: torch.Tensor | None = None, mixed: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Rows: visible, then infrared, then mixed (each optional)."""
+        stems = []
+        if vis is not None:
+            stems.append(self.stem_vis(vis))
+        if ir is not None:
+            stems.append(self.stem_ir(ir))
+        if mixed is not None:
+            stems.append((self.stem_ir if self.mixed_stem == "ir" else self.stem_vis)(mixed))
+        if not stems:
+            raise VibenchError("PMCMNet.forward needs at least one image batch")
+        fmap = self.trunk(torch.cat(stems))
+        g = self.pool(fmap).flatten(1)
+        out = {"g": g, "feat": self.neck.bottleneck(g)}
+        if self.training:
+            parts = self.part_pool(fmap)  # (N, P, D)
+            out["parts"] = parts
+            out["logits_g"] = self.neck.classifier(out["feat"])
+            out["logits_p"] = torch.stack([neck(parts[:, k])[1] for k, neck in enumerate(self.part_necks)], 1)
+        return out
+
+
+@register_method("pmcm")
+class PMCM(Method):
+    paper = "Qian, Lin, Du, Visible-Infrared Person Re-Identification via Patch-Mixed Cross-Modality Learning, Pattern Recognition 157:110873, 2025"
+    config_dir = Path(__file__).resolve().parent / "configs" / "pmcm"
+
+    def _section(self) -> dict[str, Any]:
+        return dict(self.cfg.get("pmcm") or {})
+
+    def build_model(self, num_classes: int) -> nn.Module:
+        m = self.cfg.get("model") or {}
+        s = self._section()
+        return PMCMNet(
+            num_classes,
+            backbone=m.get("backbone", "resnet50"),
+            last_stride=int(m.get("last_stride", 1)),
+            weights=m.get("weights"),
+            parts=int(s.get("parts", 4)),
+            mam_after=list(s.get("mam_after", [3, 4])),
+            mam_reduction=int(s.get("mam_reduction", 16)),
+            pool=str(s.get("pool", "avg")),
+            s2s_dim=int(s.get("s2s_dim", 256)),
+            memory_momentum=float(s.get("memory_momentum", 0.9)),
+            mixed_stem=str(s.get("mixed_stem", "ir")),
+        )
+
+    def mu(self, state: StepState) -> float:
+        """The part/PMML weight mu at this epoch (Sec. 4.1.3, Table 5)."""
+        s = self._section()
+        return mu_ramp(state.epoch, float(s.get("mu_max", 0.5)), float(s.get("mu_ramp_epochs", 50)))
+
+    def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
+        s = self._section()
+        lc = self.cfg.get("loss") or {}
+        vis, ir = batch["vis"], batch["ir"]
+        y = batch["vis_label"]
+        if not torch.equal(batch["vis_label"], batch["ir_label"]):
+            raise VibenchError("pmcm: patch-mix and the s2s/PMML losses need index-aligned rows (vis_label == ir_label)")
+        b = vis.shape[0]
+        mixer = build_mixer(s.get("mixing") or {"kind": "patchmix"})
+        mixed, p = None, 0.0
+        if mixer is not None:
+            mix = mixer(vis, ir)
+            view = str(s.get("mixed_view", "ir_based"))
+            if view == "ir_based":
+                mixed, frac = mix.ir_based, mix.vis_fraction_ir_based
+            elif view == "vis_based":
+                mixed, frac = mix.vis_based, mix.vis_fraction_vis_based
+            else:
+                raise VibenchError(f"pmcm.mixed_view must be 'ir_based' or 'vis_based', got {view!r}")
+            p = float(frac.float().mean())  # Eq. 9 weight = the visible share of x^M (the patch-mix ratio)
+        out = model(vis, ir, mixed)
+        n = 2 * b + (b if mixed is not None else 0)
+        y_all = torch.cat([y] * (n // b))
+        mu = self.mu(state)
+        lam1, lam2, lam3 = float(lc.get("lambda1", 0.2)), float(lc.get("lambda2", 0.2)), float(lc.get("lambda3", 1.0))
+        g, lg, parts, lp = out["g"].float(), out["logits_g"].float(), out["parts"].float(), out["logits_p"].float()
+        kind = lc.get("triplet", "hard")
+        if kind == "hard":
+            tri = batch_hard_triplet(g, y_all, float(lc.get("margin", 0.3)))
+        elif kind == "wrt":
+            tri = weighted_regularized_triplet(g, y_all)
+        else:
+            raise VibenchError(f"pmcm: loss.triplet must be hard or wrt, got {kind!r}")
+        terms: dict[str, torch.Tensor] = {
+            "id_g": F.cross_entropy(lg, y_all),
+            "tri": tri,
+            "s2s_g": lam1 * model.s2s_global(g[:b], g[b:2 * b]),
+        }
+        # part branch (Eq. 3-5), weighted by mu
+        id_p = sum(F.cross_entropy(lp[:, k], y_all) for k in range(lp.shape[1]))
+        s2s_p = sum(proj(parts[:b, k], parts[b:2 * b, k]) for k, proj in enumerate(model.s2s_parts))
+        terms["part"] = mu * (id_p + s2s_p)
+        terms["part_align"] = mu * part_align_kl(lg, lp, detach_global=bool(lc.get("part_align_detach", False)))
+        # center-to-center with memory banks (Eq. 6-7), delayed to the threshold epoch
+        active = state.epoch >= int(s.get("c2c_start_epoch", 10))
+        pv, pi = parts[:b].flatten(1), parts[b:2 * b].flatten(1)
+        terms["c2c_g"] = lam2 * model.memory_global(g[:b], y, g[b:2 * b], y, active=active)
+        terms["c2c_p"] = mu * lam3 * model.memory_parts(pv, y, pi, y, active=active)
+        if mixed is not None:  # Eq. 8-10
+            sl_v, sl_i, sl_m = slice(0, b), slice(b, 2 * b), slice(2 * b, 3 * b)
+            terms["pmml"] = mu * pmml_loss(
+                (lg[sl_v], lp[sl_v]), (lg[sl_i], lp[sl_i]), (lg[sl_m], lp[sl_m]), (lg[sl_m], lp[sl_m]), p,
+                detach_targets=bool(lc.get("pmml_detach_targets", True)),
+            )
+        return terms
+
+    def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:
+        out = model(vis=images) if modality == "visible" else model(ir=images)
+        return {"feat": F.normalize(out["feat"].float(), dim=1), "pool": F.normalize(out["g"].float(), dim=1)}

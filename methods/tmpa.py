@@ -1,0 +1,196 @@
+"""TMPA: Transferring Modality-Aware Pedestrian Attentive learning (Guo et al.; methods.md §5).
+
+    x_hat = Cat(x^V_hat, x^I_hat) = PedMix(x^V, x^I)                                   Eq. 1-3
+    MFE: three independent extractors (ResNet stem + layer1 + layer2, "first three blocks")
+         E_sh(x_hat), E_sp^V(x^V), E_sp^I(x^I)
+    conv blocks (layer3 + layer4, "last two blocks"): S_sh = Conv_sh(E_sh), S_V = Conv^V(E_sp^V),
+         S_I = Conv^I(E_sp^I); F_sh, F_sp^V, F_sp^I = GeM(S_.)
+    L_MFE = L_MSI + lambda_1 L_MSS                                                      Eq. 4-8
+    MFT on the maps: F_CA (cross-attention, Eq. 10) and F_Conv (Eq. 9) on shared 1x1 projections,
+         F_sp^{V'} = F_CA^V + F_Conv^V, F_sp^{I'} = F_CA^I + F_Conv^I                   Eq. 11
+    F_C = lambda_2 Cat(F_sp^{V'}, F_sp^I) + lambda_3 Cat(F_sp^V, F_sp^{I'}) + F_Conv^sh   Eq. 12
+         (Cat along the batch: a visible row gets lambda_2 F_sp^{V'} + lambda_3 F_sp^V + F_Conv^sh,
+          an infrared row lambda_2 F_sp^I + lambda_3 F_sp^{I'} + F_Conv^sh)
+    L_MFT = CE(C^V(F_sp^{V'})) + CE(C^I(F_sp^{I'}))                                    Eq. 13
+    L = alpha (CE(C(F_C)) + WRT(F_C)) + beta (L_MFE + L_MFT)                             Eq. 14-16
+
+At test time E_sh sees the un-mixed image and only the image's own modality branch runs;
+the embedding is l2norm(BN(F_C)) (2048-d). [G] choices are listed in ``metafile.yaml``.
+
+Parameter counts (methods.md §5.6): the literal design has three conv blocks (71.8M registered on
+RegDB); ``share_specific_conv: true`` (Conv^V = Conv^I) gives about 49.7M + MFT, close to the 48.3M of
+Table V (which matches "2 full ResNet-50 objects + 3 heads" under the registered-parameter convention).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vibench.engine.api import Method, StepState
+from vibench.errors import VibenchError
+from vibench.methods.layers.backbones import init_info, resnet
+from vibench.methods.layers.bnneck import BNNeck
+from vibench.methods.layers.gem import GeM
+from vibench.methods.layers.modality_transfer import ModalityFeatureTransfer
+from vibench.methods.layers.resnet_parts import resnet_stages, resnet_stem
+from vibench.methods.losses.tmpa import msi_loss, mss_loss
+from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
+from vibench.methods.mixing.build import build_mixer
+from vibench.registry import register_method
+
+
+def extractor(net: nn.Module, last_stage: int) -> nn.Sequential:
+    """Stem + layer1..layer`last_stage` of a ResNet (an MFE extractor)."""
+    return nn.Sequential(OrderedDict(stem=resnet_stem(net), stages=resnet_stages(net, 1, last_stage)))
+
+
+class TMPANet(nn.Module):
+    """The TMPA network: MFE extractors, conv blocks, MFT and the three classifiers."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "resnet50",
+        last_stride: int = 1,
+        weights: str | Path | None = None,
+        gem_p: float = 3.0,
+        split_stage: int = 2,
+        share_specific_conv: bool = False,
+        mft: dict[str, Any] | None = None,
+        lambda2: float = 0.25,
+        lambda3: float = 0.25,
+    ) -> None:
+        super().__init__()
+        if split_stage not in (1, 2, 3):
+            raise VibenchError(f"tmpa.split_stage must be 1, 2 or 3 (extractor = stem..layer<k>), got {split_stage}")
+        nets = {k: resnet(backbone, last_stride=last_stride, weights=weights) for k in ("sh", "vis", "ir")}
+        self.extract_sh = extractor(nets["sh"], split_stage)
+        self.extract_vis = extractor(nets["vis"], split_stage)
+        self.extract_ir = extractor(nets["ir"], split_stage)
+        self.conv_sh = resnet_stages(nets["sh"], split_stage + 1, 4)
+        self.conv_vis = resnet_stages(nets["vis"], split_stage + 1, 4)
+        self.share_specific_conv = bool(share_specific_conv)
+        self.conv_ir = self.conv_vis if self.share_specific_conv else resnet_stages(nets["ir"], split_stage + 1, 4)
+        dim = nets["sh"].fc.in_features
+        self.feat_dim = dim
+        self.mft = ModalityFeatureTransfer(dim, **(mft or {}))
+        self.pool = GeM(gem_p)
+        self.lambda2, self.lambda3 = float(lambda2), float(lambda3)
+        self.neck = BNNeck(dim, num_classes)  # C, on F_C
+        self.head_vis = BNNeck(dim, num_classes)  # C^V (BN + FC), Eq. 7 and 13
+        self.head_ir = BNNeck(dim, num_classes)  # C^I
+        self.init_info = {"backbone": backbone, **init_info(weights)}
+
+    @staticmethod
+    def mpool(x: torch.Tensor) -> torch.Tensor:
+        """Average pooling of the MFT outputs (signed maps; [G])."""
+        return x.mean((2, 3))
+
+    def forward(
+        self, vis: torch.Tensor | None = None, ir: torch.Tensor | None = None, mixed: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Training: vis, ir (B each, index-aligned) and mixed = Cat(x^V_hat, x^I_hat) (2B).
+        Test: one of vis / ir; E_sh then sees the same images."""
+        if vis is None and ir is None:
+            raise VibenchError("TMPANet.forward needs visible and/or infrared images")
+        n_vis = 0 if vis is None else vis.shape[0]
+        if mixed is None:
+            mixed = torch.cat([t for t in (vis, ir) if t is not None])
+        s_sh = self.conv_sh(self.extract_sh(mixed))
+        s_vis = self.conv_vis(self.extract_vis(vis)) if vis is not None else None
+        s_ir = self.conv_ir(self.extract_ir(ir)) if ir is not None else None
+        f_sh = self.pool(s_sh)
+        fc_rows, out = [], {"f_sh": f_sh}
+        if s_vis is not None:
+            t = self.mft(s_sh[:n_vis], s_vis=s_vis)
+            f_sp_vis, f_vis_prime = self.pool(s_vis), self.mpool(t["sp_vis_prime"])
+            fc_rows.append(self.lambda2 * f_vis_prime + self.lambda3 * f_sp_vis + self.mpool(t["conv_sh"]))
+            out.update(f_sp_vis=f_sp_vis, f_vis_prime=f_vis_prime)
+        if s_ir is not None:
+            t = self.mft(s_sh[n_vis:], s_ir=s_ir)
+            f_sp_ir, f_ir_prime = self.pool(s_ir), self.mpool(t["sp_ir_prime"])
+            fc_rows.append(self.lambda2 * f_sp_ir + self.lambda3 * f_ir_prime + self.mpool(t["conv_sh"]))
+            out.update(f_sp_ir=f_sp_ir, f_ir_prime=f_ir_prime)
+        f_c = torch.cat(fc_rows)  # Eq. 12
+        out["f_c"] = f_c
+        out["feat"] = self.neck.bottleneck(f_c)
+        if self.training:
+            out["logits"] = self.neck.classifier(out["feat"])
+            if s_vis is not None:
+                out["logits_sp_vis"] = self.head_vis(out["f_sp_vis"])[1]
+                out["logits_vis_prime"] = self.head_vis(out["f_vis_prime"])[1]
+            if s_ir is not None:
+                out["logits_sp_ir"] = self.head_ir(out["f_sp_ir"])[1]
+                out["logits_ir_prime"] = self.head_ir(out["f_ir_prime"])[1]
+        return out
+
+
+@register_method("tmpa")
+class TMPA(Method):
+    paper = "Guo et al., Transferring Modality-Aware Pedestrian Attentive Learning for Visible-Infrared Person Re-identification"
+    config_dir = Path(__file__).resolve().parent / "configs" / "tmpa"
+
+    def _section(self) -> dict[str, Any]:
+        return dict(self.cfg.get("tmpa") or {})
+
+    def build_model(self, num_classes: int) -> nn.Module:
+        m = self.cfg.get("model") or {}
+        t = self._section()
+        return TMPANet(
+            num_classes,
+            backbone=m.get("backbone", "resnet50"),
+            last_stride=int(m.get("last_stride", 1)),
+            weights=m.get("weights"),
+            gem_p=float(m.get("gem_p", 3.0)),
+            split_stage=int(t.get("split_stage", 2)),
+            share_specific_conv=bool(t.get("share_specific_conv", False)),
+            mft=dict(t.get("mft") or {}),
+            lambda2=float(t.get("lambda2", 0.25)),
+            lambda3=float(t.get("lambda3", 0.25)),
+        )
+
+    def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
+        t = self._section()
+        lc = self.cfg.get("loss") or {}
+        vis, ir = batch["vis"], batch["ir"]
+        y = batch["vis_label"]
+        if not torch.equal(batch["vis_label"], batch["ir_label"]):
+            raise VibenchError("tmpa: PedMix and the MSS loss need index-aligned visible/infrared rows (vis_label == ir_label)")
+        mixer = build_mixer(t.get("mixing") or {"kind": "pedmix"})
+        if mixer is None:  # ablation without mixing: E_sh sees the original images
+            mixed = torch.cat([vis, ir])
+        else:
+            mix = mixer(vis, ir)
+            mixed = torch.cat([mix.vis_based, mix.ir_based])  # Eq. 3
+        out = model(vis, ir, mixed)
+        y2 = torch.cat([y, y])
+        alpha, beta = float(lc.get("alpha", 0.8)), float(lc.get("beta", 0.4))
+        lam1 = float(lc.get("lambda1", 0.2))
+        kind = lc.get("triplet", "wrt")
+        if kind == "wrt":
+            tri = weighted_regularized_triplet(out["f_c"].float(), y2)
+        elif kind == "hard":
+            tri = batch_hard_triplet(out["f_c"].float(), y2, float(lc.get("margin", 0.3)))
+        else:
+            raise VibenchError(f"tmpa: loss.triplet must be wrt or hard, got {kind!r}")
+        mss = mss_loss(
+            out["f_sp_vis"].float(), out["f_sp_ir"].float(), out["f_sh"].float(), y,
+            margin=float(lc.get("mss_margin", 0.65)), normalize=bool(lc.get("mss_normalize", True)),
+            reduction=str(lc.get("mss_reduction", "sum")),
+        )
+        return {
+            "id": alpha * F.cross_entropy(out["logits"].float(), y2),
+            "wrt": alpha * tri,
+            "msi": beta * msi_loss(out["logits_sp_vis"].float(), out["logits_sp_ir"].float(), y),
+            "mss": beta * lam1 * mss,
+            "mft": beta * msi_loss(out["logits_vis_prime"].float(), out["logits_ir_prime"].float(), y),
+        }
+
+    def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:
+        out = model(vis=images) if modality == "visible" else model(ir=images)
+        return {"feat": F.normalize(out["feat"].float(), dim=1), "pool": F.normalize(out["f_c"].float(), dim=1)}

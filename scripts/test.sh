@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up and run the tests, then the regression check of the ci suite against the committed
+# baseline. Installs Debian's chromium for the browser test when run as root with apt available.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: could not install chromium; the browser test will skip" >&2
+fi
+export VIBENCH_CACHE="${VIBENCH_CACHE:-$PWD/.cache/vibench}"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/vibench check --baseline results/baselines/ci.json

@@ -1,0 +1,76 @@
+"""Reading the result store: means over trials/splits, '—' on any gap, errors name the file."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vibench.errors import VibenchError
+from vibench.report.store import load_store, model_stats
+
+
+def test_aggregation_rules(store_factory):
+    s = load_store(store_factory())
+    bit = s.lookup("bit", "sysu-all-single")
+    # trials 0..9: rank1 = 0.70 + 0.001 t  -> mean 0.7045
+    assert bit is not None and bit.complete
+    assert bit.values["rank1"] == pytest.approx(70.45)
+    assert bit.values["mAP"] == pytest.approx(65.45)
+    assert bit.values["rank20"] == pytest.approx(100.0)
+    assert bit.synthetic and bit.seeds == (0,)
+    # RegDB: mean over split cells 1..10, rank1 = 0.80 + 0.001 s + 0.001 s
+    reg = s.lookup("bit", "regdb-v2t")
+    assert reg.complete and reg.values["rank1"] == pytest.approx(
+        100 * sum(0.80 + 0.002 * k for k in range(1, 11)) / 10)
+    assert len(reg.cells) == 10
+
+
+def test_missing_trial_or_split_gives_no_value(store_factory):
+    s = load_store(store_factory())
+    indoor = s.lookup("pmt", "sysu-indoor-single")
+    assert not indoor.complete and indoor.missing == {0: (9,)}
+    assert all(v is None for v in indoor.values.values()) and indoor.cmc is None
+    regdb = s.lookup("pmt", "regdb-t2v")
+    assert regdb.missing == {0: (10,)} and regdb.values["mAP"] is None
+
+
+def test_incomplete_cell_is_ignored(store_factory):
+    s = load_store(store_factory())
+    assert [p.name for p in s.incomplete] == ["pmt__sysu__sysu-imb-ir20__split0__seed0"]
+    assert s.lookup("pmt", "sysu-all-single", "sysu-imb-ir20") is None
+    assert s.lookup("bit", "sysu-all-single", "sysu-imb-ir10").values["rank1"] == pytest.approx(66.45)
+
+
+def test_model_stats(store_factory):
+    rows = model_stats(load_store(store_factory()))
+    assert [(r["method"], r["device"], r["ms_per_query"]) for r in rows] == [
+        ("bit", "Test CPU", 12.5), ("pmt", "Test CPU", 9.0)]
+    assert rows[0]["params_registered_m"] == pytest.approx(133.4)
+
+
+def test_no_store_and_wrong_folder(tmp_path):
+    assert load_store(tmp_path / "absent").aggregates == []
+    (tmp_path / "x").mkdir()
+    with pytest.raises(VibenchError, match=r"x: not a result store"):
+        load_store(tmp_path / "x")
+
+
+def test_bad_metrics_file_names_the_file(store_factory):
+    root = store_factory()
+    p = root / "cells" / "bit__sysu__standard__split0__seed0" / "metrics" / "sysu-all-single.json"
+    p.write_text("{not json")
+    with pytest.raises(VibenchError, match=r"sysu-all-single\.json: not valid JSON"):
+        load_store(root)
+    p.write_text(json.dumps({"protocol": "sysu-all-single", "trials": {"0": {"cmc": [70.0],
+                                                                           "mAP": 0.5}}}))
+    with pytest.raises(VibenchError, match=r"sysu-all-single\.json: trial 0 has 70\.0; metric "
+                                           r"values are fractions"):
+        load_store(root)
+
+
+def test_bad_spec_names_the_file(store_factory):
+    root = store_factory()
+    p = root / "cells" / "bit__sysu__standard__split0__seed0" / "spec.json"
+    p.write_text(json.dumps({"cell": {"method": "bit"}}))
+    with pytest.raises(VibenchError, match=r"spec\.json: expected 'cell' with method"):
+        load_store(root)
