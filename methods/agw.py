@@ -16,6 +16,7 @@ Config keys (configs/agw/*.yaml, guesses listed in metafile.yaml):
 """
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,12 @@ from torch import nn
 
 from vibench.engine.api import Method, StepState
 from vibench.errors import VibenchError
-from vibench.methods.layers.backbones import init_info, resnet
+from vibench.methods.layers.backbones import init_info, resnet, resnet_dim, resnet_stem
 from vibench.methods.layers.bnneck import BNNeck
 from vibench.methods.layers.gem import GeM
 from vibench.methods.layers.nonlocal_block import NonLocalBlock
 from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
 from vibench.registry import register_method
-
-
-def _stem(net: nn.Module) -> nn.Sequential:
-    return nn.Sequential(OrderedDict(conv1=net.conv1, bn1=net.bn1, relu=net.relu, maxpool=net.maxpool))
 
 
 def _stage_with_nonlocal(layer: nn.Sequential, n_nonlocal: int, inner: str | int) -> nn.Sequential:
@@ -66,15 +63,17 @@ class AGWNet(nn.Module):
         super().__init__()
         if len(non_local) != 4:
             raise VibenchError(f"model.non_local must list 4 integers (one per ResNet stage), got {non_local!r}")
-        # Each stem comes from its own ResNet (as in the reference, which loads ImageNet into each).
-        self.visible_stem = _stem(resnet(backbone, weights=weights))
-        self.infrared_stem = _stem(resnet(backbone, weights=weights))
+        # Both stems start as copies of the backbone's stem: the reference loads the same ImageNet
+        # weights into each; with random init this keeps the two modalities' first layers equal
+        # at the start too (they diverge in training).
         base = resnet(backbone, last_stride=last_stride, weights=weights)
+        self.visible_stem = copy.deepcopy(resnet_stem(base))
+        self.infrared_stem = copy.deepcopy(resnet_stem(base))
         self.trunk = nn.Sequential(OrderedDict(
             (f"layer{i + 1}", _stage_with_nonlocal(getattr(base, f"layer{i + 1}"), int(n), nl_inner))
             for i, n in enumerate(non_local)
         ))
-        dim = base.fc.in_features
+        dim = resnet_dim(base)
         self.pool = GeM(gem_p)
         self.neck = BNNeck(dim, num_classes)
         self.feat_dim = dim

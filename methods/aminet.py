@@ -32,7 +32,7 @@ from vibench.methods.layers.backbones import init_info, resnet
 from vibench.methods.layers.bnneck import BNNeck
 from vibench.methods.layers.gem import GeM
 from vibench.methods.layers.pesam import PESAM
-from vibench.methods.layers.resnet_parts import resnet_stages, resnet_stem
+from vibench.methods.layers.resnet_parts import resnet_dim, resnet_stages, resnet_stem
 from vibench.methods.losses.mmd import AMKMMD
 from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
 from vibench.registry import register_method
@@ -80,7 +80,7 @@ class AMINetNet(nn.Module):
         p = resnet(backbone, last_stride=last_stride, weights=weights)
         self.trunk_global = resnet_stages(g, 1, 4, non_local, nl_inner)
         self.trunk_part = resnet_stages(p, 1, 4, non_local, nl_inner)
-        dim = g.fc.in_features
+        dim = resnet_dim(g)
         self.feat_dim = dim
         self.pool = GeM(gem_p)
         pesam = dict(pesam or {})

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vibench.engine.api import Method, Stage, StepState
+from vibench.errors import VibenchError
 from vibench.methods.layers.cross_attention import BCIBlock, BiCrossAttention
 from vibench.methods.losses.contrastive import aggregation_contrastive_loss
 from vibench.methods.losses.pair_bce import expand_pairs, pair_bce_loss, pair_labels
@@ -99,9 +100,11 @@ class QueryAwareScoring(nn.Module):
         self.casm = CASM(n_tokens, hidden)
 
     def forward(self, f_v: torch.Tensor, f_i: torch.Tensor) -> torch.Tensor:
-        s_vi, s_iv = patch_similarities(f_v, f_i)
-        s_hat = patch_scores(s_vi, s_iv, self.topk, self.alpha)
-        return self.casm(s_hat)
+        # fp32 even under AMP: the top-k / argmax selections must not depend on bf16 rounding
+        with torch.autocast(device_type=f_v.device.type, enabled=False):
+            s_vi, s_iv = patch_similarities(f_v.float(), f_i.float())
+            s_hat = patch_scores(s_vi, s_iv, self.topk, self.alpha)
+            return self.casm(s_hat)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -295,14 +298,21 @@ class BITMethod(Method):
         use_cls = bool(self.opts["use_cls_token"])
         n_tokens, width = _encoder_grid(encoder, size, use_cls)
         d = dict(self.opts["decoder"])
+        dim = int(d.get("dim") or width)
+        if dim % int(d["heads"]):
+            raise VibenchError(f"bit.decoder.dim {dim} must be divisible by bit.decoder.heads {d['heads']}")
         decoder = BITDecoder(
-            in_dim=width, n_tokens=n_tokens, dim=d.get("dim") or width, depth=int(d["depth"]), heads=int(d["heads"]),
+            in_dim=width, n_tokens=n_tokens, dim=dim, depth=int(d["depth"]), heads=int(d["heads"]),
             mlp_ratio=float(d["mlp_ratio"]), qkv_bias=bool(d["qkv_bias"]), out_proj=bool(d["out_proj"]),
             initial_layer=bool(d["initial_layer"]), initial_residual=bool(d["initial_residual"]),
             final_norm=bool(d["final_norm"]), topk=int(self.opts["topk"]), alpha=float(self.opts["alpha"]),
             casm_hidden=int(d["casm_hidden"]), drop=float(d["drop"]), init_std=float(d["init_std"]),
         )
         return BIT(encoder, decoder, use_cls)
+
+    def stages(self) -> list[Stage]:
+        """The config's stages with PMT's progressive (grayscale) window on the first one."""
+        return self.pmt.stages()
 
     def _is_decoder_stage(self, stage: str) -> bool:
         return stage in set(self.opts["decoder_stages"])
@@ -359,8 +369,10 @@ class BITMethod(Method):
         """'feat' = the PMT embedding (coarse ranking), 'tokens' = the flattened encoder tokens
         (N, n_tokens * C) in ``bit.token_dtype``, 'ir' = 1.0 for infrared images (N, 1), so
         :meth:`refine` can run the decoder from stored embeddings without the images."""
-        out = dict(self.pmt.embed(model.encoder, images, modality))
-        tok = model.tokens(images)
+        cls, patches = model.encoder.encode(images)  # one encoder pass for both embeddings
+        feat = model.encoder.neck.bottleneck(cls)  # PMT's test embedding l2norm(BN(CLS))
+        out = {"feat": nn.functional.normalize(feat.float(), dim=1), "pool": nn.functional.normalize(cls.float(), dim=1)}
+        tok = torch.cat([cls.unsqueeze(1), patches], 1) if model.use_cls_token else patches
         dtype = getattr(torch, str(self.opts["token_dtype"]))
         out["tokens"] = tok.reshape(tok.shape[0], -1).to(dtype)
         out["ir"] = torch.full((images.shape[0], 1), 1.0 if modality == "infrared" else 0.0, device=images.device)
@@ -409,3 +421,81 @@ class BITMethod(Method):
         s = self.pair_scores(model, q_tok, g_tok, q_ir.to(q_tok.device), g_ir.to(g_tok.device), qi, gi)
         scores[valid] = s.to(distmat.device)
         return refine_order(distmat, cand, valid, scores)
+
+
+# ------------------------------------------------------------------------------------------------
+# Latency per query, measured the same way for BIT and PMT (Sec. 4.5: 14 ms vs 10 ms on an L20)
+# ------------------------------------------------------------------------------------------------
+
+
+def query_latency(
+    method: Method,
+    model: nn.Module,
+    device: str | torch.device = "cpu",
+    *,
+    gallery: int = 301,
+    warmup: int = 5,
+    repeats: int = 20,
+    input_size: tuple[int, int] | None = None,
+    query_modality: str = "infrared",
+) -> dict[str, Any]:
+    """Median wall time of answering one query against a precomputed gallery.
+
+    Gallery embeddings (and, for BIT, gallery patch tokens) are computed once beforehand, as a
+    deployed system would. One query = :meth:`Method.embed` of one image (batch 1) ->
+    :meth:`Method.distance` to the gallery -> :meth:`Method.refine` (BIT: top-K decoder
+    re-scoring; identity for PMT and every other method) -> ``argsort``. CUDA is synchronised
+    around each query; bf16 autocast on CUDA when the config enables AMP (the same for both
+    methods). ``gallery`` = 301 is the SYSU all-search single-shot gallery size.
+    """
+    import statistics
+    import time
+
+    from vibench.engine.latency import device_name
+
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    test = method.cfg.get("test") or {}
+    size = input_size or tuple(int(s) for s in (test.get("size") or (method.cfg.get("input") or {}).get("size") or (256, 128)))
+    model = model.to(dev).eval()
+    amp = dev.type == "cuda" and bool(method.cfg.get("amp", True))
+    g_mod = "visible" if query_modality == "infrared" else "infrared"
+    gen = torch.Generator().manual_seed(0)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    with torch.inference_mode(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+        g_emb: dict[str, list[torch.Tensor]] = {}
+        for s in range(0, gallery, 32):
+            n = min(32, gallery - s)
+            for k, v in method.embed(model, torch.randn(n, 3, *size, generator=gen).to(dev), g_mod).items():
+                g_emb.setdefault(k, []).append(v)
+        g = {k: torch.cat(v) for k, v in g_emb.items()}
+        g_mods = np.array([g_mod] * gallery)
+        q_mods = np.array([query_modality])
+        excluded = torch.zeros(1, gallery, dtype=torch.bool, device=dev)
+        queries = [torch.randn(1, 3, *size, generator=gen).to(dev) for _ in range(warmup + repeats)]
+        times = []
+        for i, x in enumerate(queries):
+            sync()
+            t0 = time.perf_counter()
+            q = method.embed(model, x, query_modality)
+            d = method.distance(q, g, q_mods, g_mods)
+            d = method.refine(model, q, g, d, excluded)
+            torch.argsort(d, dim=1)
+            sync()
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return {
+        "device": device_name(dev),
+        "ms_per_query": 1000.0 * med,
+        "ms_per_query_min": 1000.0 * min(times),
+        "gallery": gallery,
+        "warmup": warmup,
+        "repeats": repeats,
+        "input_size": list(size),
+        "precision": "bf16-autocast" if amp else "fp32",
+        "refine_k": int(method.opts["refine"]["k"]) if isinstance(method, BITMethod) else None,
+    }

@@ -402,6 +402,7 @@ class MixERAddon(nn.Module):
                                 bool(opts.get("dual_bnneck", False)))
         self.init_info = getattr(base, "init_info", {"kind": "random"})
         self._captured: dict[str, list[torch.Tensor]] = {"z": [], "e": []}
+        # hooks go on after MixERHeads deep-copied the stage, so the clones carry no hooks
         modules[self.split_name].register_forward_pre_hook(self._grab_z)
         modules[self.erased_name].register_forward_hook(self._grab_e)
         self._capture = False

@@ -29,7 +29,7 @@ from vibench.methods.layers.backbones import init_info, resnet
 from vibench.methods.layers.bnneck import BNNeck
 from vibench.methods.layers.gem import GeM
 from vibench.methods.layers.part_pool import PartPool, PartWiseMAM
-from vibench.methods.layers.resnet_parts import resnet_stages, resnet_stem, stage_channels
+from vibench.methods.layers.resnet_parts import resnet_dim, resnet_stages, resnet_stem, stage_channels
 from vibench.methods.losses.pmcm import CenterMemory, SampleToSample, mu_ramp, part_align_kl, pmml_loss
 from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
 from vibench.methods.mixing.build import build_mixer
@@ -66,7 +66,7 @@ class PMCMNet(nn.Module):
             if i in tuple(mam_after):
                 stages[f"mam{i}"] = PartWiseMAM(stage_channels(base, i), parts, mam_reduction)
         self.trunk = nn.Sequential(stages)
-        dim = base.fc.in_features
+        dim = resnet_dim(base)
         self.feat_dim, self.parts = dim, int(parts)
         if pool == "avg":
             self.pool: nn.Module = nn.AdaptiveAvgPool2d(1)
@@ -182,8 +182,11 @@ class PMCM(Method):
         terms["part_align"] = mu * part_align_kl(lg, lp, detach_global=bool(lc.get("part_align_detach", False)))
         # center-to-center with memory banks (Eq. 6-7), delayed to the threshold epoch
         active = state.epoch >= int(s.get("c2c_start_epoch", 10))
-        pv, pi = parts[:b].flatten(1), parts[b:2 * b].flatten(1)
-        terms["c2c_g"] = lam2 * model.memory_global(g[:b], y, g[b:2 * b], y, active=active)
+        gv, gi, pv, pi = g[:b], g[b:2 * b], parts[:b], parts[b:2 * b]
+        if bool(s.get("c2c_normalize", True)):  # [G] centres of L2-normalised (per-part) features
+            gv, gi, pv, pi = F.normalize(gv, dim=-1), F.normalize(gi, dim=-1), F.normalize(pv, dim=-1), F.normalize(pi, dim=-1)
+        pv, pi = pv.flatten(1), pi.flatten(1)  # sum over parts of ||m_k^V - m_k^I||^2 = one concatenated bank
+        terms["c2c_g"] = lam2 * model.memory_global(gv, y, gi, y, active=active)
         terms["c2c_p"] = mu * lam3 * model.memory_parts(pv, y, pi, y, active=active)
         if mixed is not None:  # Eq. 8-10
             sl_v, sl_i, sl_m = slice(0, b), slice(b, 2 * b), slice(2 * b, 3 * b)

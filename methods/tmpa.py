@@ -37,7 +37,7 @@ from vibench.methods.layers.backbones import init_info, resnet
 from vibench.methods.layers.bnneck import BNNeck
 from vibench.methods.layers.gem import GeM
 from vibench.methods.layers.modality_transfer import ModalityFeatureTransfer
-from vibench.methods.layers.resnet_parts import resnet_stages, resnet_stem
+from vibench.methods.layers.resnet_parts import resnet_dim, resnet_stages, resnet_stem
 from vibench.methods.losses.tmpa import msi_loss, mss_loss
 from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
 from vibench.methods.mixing.build import build_mixer
@@ -76,7 +76,7 @@ class TMPANet(nn.Module):
         self.conv_vis = resnet_stages(nets["vis"], split_stage + 1, 4)
         self.share_specific_conv = bool(share_specific_conv)
         self.conv_ir = self.conv_vis if self.share_specific_conv else resnet_stages(nets["ir"], split_stage + 1, 4)
-        dim = nets["sh"].fc.in_features
+        dim = resnet_dim(nets["sh"])
         self.feat_dim = dim
         self.mft = ModalityFeatureTransfer(dim, **(mft or {}))
         self.pool = GeM(gem_p)

@@ -51,33 +51,45 @@ def count_parameters(model: nn.Module, method: Method | None = None, input_size:
     """{"registered": n, "effective": n}; `effective` needs `method` (else equals registered).
 
     The effective count runs :meth:`Method.embed` once per modality on a 1-image batch (on the
-    model's device, meta included) with forward hooks recording which modules ran; a module's own
-    parameters count once when it ran.
+    model's device, meta included) under a ``TorchFunctionMode`` that records every parameter
+    passed to a torch operation; each such parameter counts once.
     """
+    from torch.overrides import TorchFunctionMode
+
     params = {id(p): p for p in model.parameters()}
     registered = sum(p.numel() for p in params.values())
     if method is None:
         return {"registered": registered, "effective": registered}
     size = input_size or _input_size(method.cfg)
-    used: dict[int, nn.Parameter] = {}
+    used: dict[int, torch.Tensor] = {}
 
-    def hook(mod: nn.Module, args: Any, out: Any) -> None:
-        for p in mod.parameters(recurse=False):
-            used[id(p)] = p
+    def visit(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            if id(obj) in params:
+                used[id(obj)] = obj
+        elif isinstance(obj, (list, tuple)):
+            for o in obj:
+                visit(o)
+        elif isinstance(obj, dict):
+            for o in obj.values():
+                visit(o)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    class _Record(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+            visit(args)
+            visit(kwargs or {})
+            return func(*args, **(kwargs or {}))
+
     was_training = model.training
     try:
         model.eval()
         p0 = next(iter(params.values()), None)
         dev = p0.device if p0 is not None else torch.device("cpu")
         x = torch.zeros((1, 3, *size), device=dev)
-        with torch.no_grad():
+        with torch.no_grad(), _Record():
             for modality in ("visible", "infrared"):
                 method.embed(model, x, modality)
     finally:
-        for h in handles:
-            h.remove()
         model.train(was_training)
     effective = sum(p.numel() for p in used.values())
     return {"registered": registered, "effective": effective}

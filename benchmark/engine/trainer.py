@@ -114,6 +114,21 @@ class _EpochBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.plan)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # loader workers started with spawn/forkserver: send a memory map by file name, not by value
+        state = self.__dict__.copy()
+        arr = self.images
+        if isinstance(arr, np.memmap) and getattr(arr, "filename", None):
+            state["images"] = ("memmap", str(arr.filename), int(arr.offset), tuple(arr.shape), arr.dtype.str)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        img = state["images"]
+        if isinstance(img, tuple) and img and img[0] == "memmap":
+            _, fn, offset, shape, dtype = img
+            state["images"] = np.memmap(fn, dtype=np.dtype(dtype), mode="r", offset=offset, shape=shape)
+        self.__dict__.update(state)
+
     def __getitem__(self, b: int) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for tag, idx, pipe, mod in (("vis", self.plan.vis[b], self.vis_pipe, 0), ("ir", self.plan.ir[b], self.ir_pipe, 1)):

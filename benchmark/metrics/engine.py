@@ -16,6 +16,8 @@ memory is bounded for any gallery size; the results do not depend on either size
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -56,67 +58,110 @@ def rank_stats(
     block_rows: int | None = None,
     chunk_cols: int | None = None,
     topk: int = 0,
-    on_block: Callable[[int, int, torch.Tensor, torch.Tensor | None], None] | None = None,
+    work_f32: bool = False,
+    workers: int | None = None,
 ) -> tuple[RankStats, tuple[np.ndarray, np.ndarray] | None]:
     """Rank statistics for every query; `rows_fn(a, b)` returns distance rows [a, b) on `device`.
 
     With ``topk > 0`` also returns the first `topk` gallery indices (-1 padded) and distances of
-    each query's list after exclusion. `on_block(a, b, dist, removed)` sees every block.
+    each query's list after exclusion. On CPU, blocks run on `workers` threads (default: torch's
+    intra-op thread count) with single-threaded operators: blocks are independent, so this
+    scales without the per-operator synchronisation that hurts on busy machines; results are
+    assembled in block order, so they do not depend on scheduling.
     """
     nq, ng = q.pid.shape[0], g.pid.shape[0]
     rows, cols = plan_blocks(nq, ng, block_rows, chunk_cols, device)
     g_dev = g.to(device)
     # compact identity classes of the gallery (query pids absent from the gallery never match)
-    g_uniq, g_cls = torch.unique(g.pid, return_inverse=True)
-    g_cls = g_cls.to(device)
-    n_cls = int(g_uniq.shape[0])
+    gal = GalleryIndex.build(g.pid, device)
+    n_cls = gal.n_cls
     need_ids = cmc_mode == "unique" and (
         rule.max_ids_removed is None or n_cls - rule.max_ids_removed < max_rank
     )
-    ptr_parts: list[np.ndarray] = []
-    rank_parts: list[np.ndarray] = []
-    index_parts: list[np.ndarray] = []
-    uniq_first = np.full(nq, -1, dtype=np.int64)
-    num_kept = np.zeros(nq, dtype=np.int64)
-    short = np.zeros(nq, dtype=bool)
-    top_idx = np.full((nq, topk), -1, dtype=np.int64) if topk else None
-    top_dst = np.full((nq, topk), np.inf, dtype=np.float64) if topk else None
-    npos_all = np.zeros(nq, dtype=np.int64)
+    unique = cmc_mode == "unique"
 
-    for a in range(0, nq, rows):
+    def run(a: int) -> tuple:
         b = min(nq, a + rows)
         dist = rows_fn(a, b)
         qb = q.rows(a, b).to(device)
         removed = block_mask(rule, qb, g_dev)
-        if on_block is not None:
-            on_block(a, b, dist, removed)
-        keep = None if removed is None else ~removed
-        out = _block(dist, keep, qb, g_dev, g_cls, n_cls, cols, need_ids)
+        out = _block(dist, removed, qb, g_dev, gal, rule, cols, need_ids, unique, work_f32)
+        top = _topk_block(dist, removed, topk) if topk else None
+        return out, top
+
+    starts = list(range(0, nq, rows))
+    n_workers = 1 if device.type != "cpu" else max(1, min(workers or torch.get_num_threads(), len(starts)))
+    if n_workers == 1:
+        results = [run(a) for a in starts]
+    else:
+        prev = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                results = list(pool.map(run, starts))
+        finally:
+            torch.set_num_threads(prev)
+
+    uniq_first = np.full(nq, -1, dtype=np.int64)
+    num_kept = np.zeros(nq, dtype=np.int64)
+    short = np.zeros(nq, dtype=bool)
+    npos_all = np.zeros(nq, dtype=np.int64)
+    top_idx = np.full((nq, topk), -1, dtype=np.int64) if topk else None
+    top_dst = np.full((nq, topk), np.inf, dtype=np.float64) if topk else None
+    rank_parts: list[np.ndarray] = []
+    index_parts: list[np.ndarray] = []
+    for a, (out, top) in zip(starts, results):
+        b = min(nq, a + rows)
         pos_rank, pos_index, npos, ufirst, kept, ids_kept = out
         npos_all[a:b] = npos
         rank_parts.append(pos_rank)
         index_parts.append(pos_index)
         uniq_first[a:b] = ufirst
         num_kept[a:b] = kept
-        if cmc_mode == "unique":
+        if unique:
             short[a:b] = (ids_kept if ids_kept is not None else n_cls - _removed_ids_bound(rule)) < max_rank
         else:
             short[a:b] = kept < max_rank
-        if topk:
-            ti, td = _topk_block(dist, keep, topk)
+        if top is not None:
+            ti, td = top
             top_idx[a:b, : ti.shape[1]] = ti
             top_dst[a:b, : td.shape[1]] = td
     ptr = np.zeros(nq + 1, dtype=np.int64)
     np.cumsum(npos_all, out=ptr[1:])
     stats = RankStats(
         pos_ptr=ptr,
-        pos_rank=np.concatenate(rank_parts) if rank_parts else np.zeros(0, np.int64),
-        pos_index=np.concatenate(index_parts) if index_parts else np.zeros(0, np.int64),
+        pos_rank=np.concatenate(rank_parts).astype(np.int64) if rank_parts else np.zeros(0, np.int64),
+        pos_index=np.concatenate(index_parts).astype(np.int64) if index_parts else np.zeros(0, np.int64),
         uniq_first=uniq_first,
         num_kept=num_kept,
         short=short,
     )
     return stats, ((top_idx, top_dst) if topk else None)
+
+
+@dataclass(frozen=True)
+class GalleryIndex:
+    """Gallery identities as classes: `uniq` sorted pids, `cls` each item's class, `members`
+    (n_cls + 1, S) the gallery indices of each class in ascending order, padded with ng (the
+    last row, all padding, serves queries whose pid is absent from the gallery)."""
+
+    uniq: torch.Tensor
+    cls: torch.Tensor
+    members: torch.Tensor
+    n_cls: int
+
+    @staticmethod
+    def build(g_pid: torch.Tensor, device: torch.device) -> "GalleryIndex":
+        ng = g_pid.shape[0]
+        uniq, cls, counts = torch.unique(g_pid, return_inverse=True, return_counts=True)
+        n_cls = int(uniq.shape[0])
+        order = torch.argsort(cls, stable=True)
+        width = int(counts.max())
+        starts = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(ng) - starts[cls[order]]
+        members = torch.full((n_cls + 1, width), ng, dtype=torch.int64)
+        members[cls[order], slot] = order
+        return GalleryIndex(uniq.to(device), cls.to(device), members.to(device), n_cls)
 
 
 def _removed_ids_bound(rule: Rule) -> int:
@@ -125,13 +170,15 @@ def _removed_ids_bound(rule: Rule) -> int:
 
 def _block(
     dist: torch.Tensor,
-    keep: torch.Tensor | None,
+    removed: torch.Tensor | None,
     q: Side,
     g: Side,
-    g_cls: torch.Tensor,
-    n_cls: int,
+    gal: "GalleryIndex",
+    rule: Rule,
     cols: int,
     need_ids: bool,
+    unique: bool,
+    work_f32: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Rank statistics of one query block.
 
@@ -144,75 +191,109 @@ def _block(
     """
     B, ng = dist.shape
     dev = dist.device
-    pos = g.pid[None, :] == q.pid[:, None]
-    if keep is not None:
-        pos &= keep
-    npos = pos.sum(1)
+    g_uniq, g_cls, members, n_cls = gal.uniq, gal.cls, gal.members, gal.n_cls
+    # positives: the query identity's gallery items (a per-class member table, so no (B, ng)
+    # comparison), minus the removed ones; sorted by (distance, gallery index), padded +inf / ng
+    q_cls = torch.searchsorted(g_uniq, q.pid).clamp_max(n_cls)
+    q_cls = torch.where((q_cls < n_cls) & (g_uniq[q_cls.clamp_max(n_cls - 1)] == q.pid), q_cls, n_cls)
+    cand = members[q_cls]  # (B, S), padding = ng
+    ok = cand < ng
+    cand0 = cand.clamp_max(ng - 1)
+    rule_out = rule.predicate(
+        Side(q.pid[:, None], q.cam[:, None], None if q.mod is None else q.mod[:, None],
+             None if q.index is None else q.index[:, None]),
+        Side(g.pid[cand0], g.cam[cand0], None if g.mod is None else g.mod[cand0], cand0),
+    )
+    if rule_out is not None:
+        ok &= ~rule_out
+    npos = ok.sum(1)
     pmax = int(npos.max()) if B else 0
-    # positives of each row, sorted by (distance, gallery index); padding = +inf / index ng
-    r_idx, c_idx = pos.nonzero(as_tuple=True)
-    del pos
-    starts = torch.cumsum(npos, 0) - npos
-    slot = torch.arange(r_idx.shape[0], device=dev) - starts[r_idx]
-    pd = torch.full((B, pmax), float("inf"), dtype=dist.dtype, device=dev)
-    pj = torch.full((B, pmax), ng, dtype=torch.int64, device=dev)
-    pd[r_idx, slot] = dist[r_idx, c_idx]
-    pj[r_idx, slot] = c_idx
+    pd = torch.gather(dist, 1, cand0).masked_fill_(~ok, float("inf"))
+    pj = cand.masked_fill(~ok, ng)
     pd, perm = torch.sort(pd, dim=1, stable=True)
-    pj = torch.gather(pj, 1, perm)
+    pd = pd[:, :pmax].contiguous()
+    pj = torch.gather(pj, 1, perm)[:, :pmax]
     valid = npos > 0
     slots = torch.arange(pmax, device=dev)
     real = slots[None, :] < npos[:, None]
 
-    # monotone binning (float32 is enough: rounding is monotone; exactness comes from the
-    # exact comparison inside shared bins). bins: 0 (before), 1..Q+1, Q+2 (after), Q+3 removed.
-    n_bins = int(min(max(ng, 16), 1 << 15))
-    has_pos = valid.any().item() if B else False
-    if pmax:
-        lo = pd[:, :1].clone()
-        hi = torch.gather(pd, 1, (npos - 1).clamp_min(0)[:, None])
-        lo[~valid] = 0.0
-        hi[~valid] = 0.0
-        width = (hi - lo).double()
-        big = 1e30
-        scale = torch.where(width > 0, n_bins / width, torch.full_like(width, big)).clamp_max(big)
-        lo32, scale32 = lo.float(), scale.float()
-        pbin = _bins(pd, lo32, scale32, n_bins)
-        pbin = torch.where(real, pbin, torch.full_like(pbin, n_bins + 3))
+    # Monotone binning: x -> floor(x*scale + offset) clamped to [0, n_bins+2] is non-decreasing
+    # in x (every rounding step is monotone), which is all the counting needs; exactness comes
+    # from comparing items that share a bin with a positive. Bin n_bins+3 = removed items.
+    n_bins = int(min(max(ng // 2, 16), 1 << 15))
     dump = n_bins + 3
-    ones = torch.ones(1, 1, dtype=torch.int64, device=dev)
-    hist = torch.zeros(B, n_bins + 4, dtype=torch.int64, device=dev)
-    same_before = torch.zeros(B, max(pmax, 1), dtype=torch.int64, device=dev)
-    cls_min = torch.full((B, n_cls), float("inf"), dtype=dist.dtype, device=dev) if (has_pos or need_ids) else None
+    # working precision for binning and identity minima: float32 is enough when the values fit
+    # (rounding is monotone, so strict order survives; equalities are re-checked exactly)
+    wdtype = torch.float32 if work_f32 else dist.dtype
     if pmax:
-        flagged = torch.zeros(B, n_bins + 4, dtype=torch.bool, device=dev)
-        flagged.scatter_(1, pbin, True)
-        flagged[:, dump] = False
+        lo = torch.where(valid, pd[:, 0], torch.zeros_like(pd[:, 0])).double()[:, None]
+        hi = torch.gather(pd, 1, (npos - 1).clamp_min(0)[:, None]).double()
+        hi = torch.where(valid[:, None], hi, lo)
+        width = hi - lo
+        scale = torch.where(width > 0, n_bins / width, torch.full_like(width, 1e30)).clamp_max(1e30)
+        offset = 1.5 - lo * scale  # the first positive lands mid-bin 1: nothing below it shares its bin
+        scale_b, offset_b = scale.to(wdtype), offset.to(wdtype)
+        pbin = _bins(pd.to(wdtype), scale_b, offset_b, n_bins)
+        pbin.masked_fill_(~real, dump)
+        hist = torch.zeros(B, n_bins + 4, dtype=torch.int32, device=dev)
+        ones = torch.ones(1, 1, dtype=torch.int32, device=dev)
+    cls_min = None
+    if (unique and pmax) or need_ids:
+        cls_min = torch.full((B, n_cls), float("inf"), dtype=wdtype, device=dev)
+    if pmax:
+        # flattened positives in (row, distance, index) order = (row, bin) order. `group[r, b]`
+        # = 1 + the flat index of the first positive of row r in bin b (0: no positive there);
+        # `run_end[k]` = the end of the run of positives sharing k's (row, bin).
+        flat_d, flat_j = pd[real], pj[real]
+        n_flat = flat_d.shape[0]
+        flat_key = (torch.arange(B, device=dev)[:, None] * (n_bins + 4) + pbin)[real]
+        flat_pos = torch.arange(n_flat, device=dev)
+        group = torch.full((B * (n_bins + 4),), n_flat, dtype=torch.int64, device=dev)
+        group.scatter_reduce_(0, flat_key, flat_pos, "amin")
+        group = torch.where(group < n_flat, group + 1, 0).view(B, n_bins + 4)
+        group[:, dump] = 0
+        group = group.to(torch.int32)
+        new_run = torch.ones(n_flat, dtype=torch.bool, device=dev)
+        new_run[1:] = flat_key[1:] != flat_key[:-1]
+        run_id = torch.cumsum(new_run, 0) - 1
+        run_stop = torch.zeros(int(run_id[-1]) + 1 if n_flat else 0, dtype=torch.int64, device=dev)
+        run_stop.scatter_reduce_(0, run_id, flat_pos + 1, "amax", include_self=False)
+        run_end = run_stop[run_id]
+        max_run = int((run_end - flat_pos).max()) if n_flat else 0
+        same_before = torch.zeros(n_flat, dtype=torch.int64, device=dev)
     for s in range(0, ng, cols):
         e = min(ng, s + cols)
-        dc = dist[:, s:e] if cols < ng else dist
-        kc = None if keep is None else (keep[:, s:e] if cols < ng else keep)
+        whole = s == 0 and e == ng
+        dc = dist if whole else dist[:, s:e]
+        rc = None if removed is None else (removed if whole else removed[:, s:e])
+        if wdtype != dc.dtype:
+            masked = dc.to(wdtype)
+            if rc is not None:
+                masked.masked_fill_(rc, float("inf"))
+        else:
+            masked = dc if rc is None else dc.masked_fill(rc, float("inf"))
         if cls_min is not None:
-            masked = dc if kc is None else dc.masked_fill(~kc, float("inf"))
             cls_min.scatter_reduce_(1, g_cls[s:e].expand(B, e - s), masked, "amin")
         if not pmax:
             continue
-        bins = _bins(dc, lo32, scale32, n_bins)
-        if kc is not None:
-            bins.masked_fill_(~kc, dump)
+        # removed items are +inf: they land in the last bin and never precede a positive
+        bins = _bins(masked, scale_b, offset_b, n_bins)
         hist.scatter_add_(1, bins, ones.expand(B, e - s))
-        shared = torch.gather(flagged, 1, bins).nonzero(as_tuple=True)
-        _count_shared(shared, s, dc, bins, pd, pj, pbin, same_before)
+        tab = torch.gather(group, 1, bins)
+        lin = tab.reshape(-1).nonzero().squeeze(1)
+        if lin.numel():
+            _count_shared(lin, tab, s, dc, rc, run_end, max_run, flat_d, flat_j, same_before)
+        del bins, masked
 
-    kept = (keep.sum(1) if keep is not None else torch.full((B,), ng, device=dev)).to(torch.int64)
     if pmax:
-        cum = torch.cumsum(hist, 1)
-        below = torch.gather(cum, 1, (pbin - 1).clamp(0, n_bins + 3))
-        below = torch.where(pbin > 0, below, torch.zeros_like(below))
-        ranks = below + same_before[:, :pmax]
-        pos_rank = ranks[real]
-        pos_index = pj[real]
+        kept = (ng - torch.count_nonzero(removed, 1)) if removed is not None else torch.full((B,), ng, device=dev)
+        cum = torch.cumsum(hist, 1, dtype=torch.int64)
+        below = torch.gather(cum, 1, (pbin - 1).clamp(0, dump))
+        below.masked_fill_(pbin == 0, 0)
+        pos_rank = below[real] + same_before
+        pos_index = flat_j
     else:
+        kept = (ng - torch.count_nonzero(removed, 1)) if removed is not None else torch.full((B,), ng, device=dev)
         pos_rank = torch.zeros(0, dtype=torch.int64)
         pos_index = torch.zeros(0, dtype=torch.int64)
     ufirst = torch.full((B,), -1, dtype=torch.int64, device=dev)
@@ -220,60 +301,73 @@ def _block(
     if cls_min is not None:
         if need_ids:
             ids_kept = torch.isfinite(cls_min).sum(1).cpu().numpy()
-        if pmax:
-            first_d = pd[:, :1]
+        if unique and pmax:
+            first_d = pd[:, :1].to(wdtype)
             ufirst = (cls_min < first_d).sum(1)
             tie_rows = (((cls_min == first_d).sum(1) > 1) & valid).nonzero(as_tuple=True)[0]
             if tie_rows.numel():
-                ufirst[tie_rows] = _ufirst_exact(dist[tie_rows], None if keep is None else keep[tie_rows],
-                                                 g_cls, n_cls, pd[tie_rows, 0], pj[tie_rows, 0])
+                ufirst[tie_rows] = _ufirst_exact(
+                    dist[tie_rows], None if removed is None else removed[tie_rows],
+                    g_cls, n_cls, pd[tie_rows, 0], pj[tie_rows, 0],
+                )
             ufirst = torch.where(valid, ufirst, torch.full_like(ufirst, -1))
     return (
         pos_rank.cpu().numpy(),
         pos_index.cpu().numpy(),
         npos.cpu().numpy(),
         ufirst.cpu().numpy(),
-        kept.cpu().numpy(),
+        kept.to(torch.int64).cpu().numpy(),
         ids_kept,
     )
 
 
-def _bins(x: torch.Tensor, lo: torch.Tensor, scale: torch.Tensor, n_bins: int) -> torch.Tensor:
-    """Monotone non-decreasing bin index in [0, n_bins + 2] of each value (per-row lo, scale)."""
-    t = x.to(torch.float32, copy=True)
-    t.sub_(lo).mul_(scale).add_(1.0).clamp_(0.0, float(n_bins + 2)).floor_()
+def _bins(x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """Monotone non-decreasing bin index in [0, n_bins + 2]: floor(x*scale + offset), clamped.
+    (Truncation equals floor after clamping at 0.)"""
+    t = torch.addcmul(offset, x.to(scale.dtype), scale)
+    t.clamp_(0.0, float(n_bins + 2))
     return t.to(torch.int64)
 
 
 def _count_shared(
-    shared: tuple[torch.Tensor, torch.Tensor],
+    lin: torch.Tensor,
+    tab: torch.Tensor,
     col0: int,
     dc: torch.Tensor,
-    bins: torch.Tensor,
-    pd: torch.Tensor,
-    pj: torch.Tensor,
-    pbin: torch.Tensor,
+    removed: torch.Tensor | None,
+    run_end: torch.Tensor,
+    max_run: int,
+    flat_d: torch.Tensor,
+    flat_j: torch.Tensor,
     same_before: torch.Tensor,
-    piece: int = 1 << 20,
 ) -> None:
-    """For items sharing a bin with positives, count exactly which positives they precede:
-    (distance, gallery index) lexicographic order = the stable sort (protocols.md §8 (5))."""
-    rr, cc = shared
-    pmax = pd.shape[1]
-    step = max(1, piece // max(pmax, 1))
-    for a in range(0, rr.shape[0], step):
-        r, c = rr[a:a + step], cc[a:a + step]
-        dv = dc[r, c][:, None]
-        bv = bins[r, c][:, None]
-        j = (c + col0)[:, None]
-        pdr = pd[r]
-        before = (pbin[r] == bv) & ((dv < pdr) | ((dv == pdr) & (j < pj[r])))
-        same_before.index_add_(0, r, before.to(torch.int64))
+    """Items at flat positions `lin` of the chunk share a bin with positives: add 1 to every such
+    positive they precede in (distance, gallery index) order, the stable sort of protocols.md
+    §8 (5). The positives of one (row, bin) are a contiguous run of the flat positive list
+    starting at ``tab - 1``; runs are short, so the loop is over the offset inside the run."""
+    width = dc.shape[1]
+    k0 = tab.reshape(-1)[lin].to(torch.int64) - 1
+    hi = run_end[k0]
+    rr, cc = lin // width, lin % width
+    dv = dc.reshape(-1)[lin] if dc.is_contiguous() else dc[rr, cc]
+    jv = cc + col0
+    if removed is not None:
+        keep_item = ~(removed.reshape(-1)[lin] if removed.is_contiguous() else removed[rr, cc])
+    for t in range(max_run):
+        k = k0 + t
+        ok = k < hi
+        kk = k.clamp_max(flat_d.shape[0] - 1)
+        pdk, pjk = flat_d[kk], flat_j[kk]
+        before = ok & ((dv < pdk) | ((dv == pdk) & (jv < pjk)))
+        if removed is not None:
+            before &= keep_item
+        idx = kk[before]
+        same_before.index_add_(0, idx, torch.ones_like(idx))
 
 
 def _ufirst_exact(
     dist: torch.Tensor,
-    keep: torch.Tensor | None,
+    removed: torch.Tensor | None,
     g_cls: torch.Tensor,
     n_cls: int,
     d0: torch.Tensor,
@@ -284,21 +378,21 @@ def _ufirst_exact(
     R, ng = dist.shape
     j = torch.arange(ng, device=dist.device)[None, :]
     before = (dist < d0[:, None]) | ((dist == d0[:, None]) & (j < j0[:, None]))
-    if keep is not None:
-        before &= keep
+    if removed is not None:
+        before &= ~removed
     seen = torch.zeros(R, n_cls + 1, dtype=torch.bool, device=dist.device)
     seen.scatter_(1, torch.where(before, g_cls[None, :].expand(R, ng), n_cls), True)
     return seen[:, :n_cls].sum(1)
 
 
-def _topk_block(dist: torch.Tensor, keep: torch.Tensor | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _topk_block(dist: torch.Tensor, removed: torch.Tensor | None, k: int) -> tuple[np.ndarray, np.ndarray]:
     """First k items of each row's list after exclusion, ordered by (distance, index).
 
     topk does not order ties; rows where a tie straddles the cut are redone with a stable sort.
     """
     B, ng = dist.shape
     k = min(k, ng)
-    masked = dist if keep is None else dist.masked_fill(~keep, float("inf"))
+    masked = dist if removed is None else dist.masked_fill(removed, float("inf"))
     vals, idx = torch.topk(masked, k, dim=1, largest=False, sorted=True)
     # order (value, index) lexicographically: sort by index, then stable by value
     idx, o = torch.sort(idx, dim=1)

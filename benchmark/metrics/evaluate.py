@@ -70,7 +70,8 @@ def compute(
     block_rows: int | None = None,
     chunk_cols: int | None = None,
     topk: int = 0,
-    on_block: Callable[..., None] | None = None,
+    work_f32: bool = False,
+    workers: int | None = None,
     warn: bool = True,
 ) -> tuple[EvalResult, RankStats, tuple[np.ndarray, np.ndarray] | None]:
     """The shared core: validate labels, compute rank statistics block-wise, finalize metrics."""
@@ -85,7 +86,7 @@ def compute(
     mr = effective_max_rank(max_rank, ng)
     stats, top = rank_stats(
         rows_fn, q, g, r, cmc_mode=cmc, max_rank=mr, device=torch.device(device),
-        block_rows=block_rows, chunk_cols=chunk_cols, topk=topk, on_block=on_block,
+        block_rows=block_rows, chunk_cols=chunk_cols, topk=topk, work_f32=work_f32, workers=workers,
     )
     res = finalize(stats, cmc_mode=cmc, max_rank=mr, num_gallery=ng, rule=r.name, warn=warn)
     return res, stats, top
@@ -107,6 +108,7 @@ def evaluate(
     device: torch.device | str | None = None,
     block_rows: int | None = None,
     chunk_cols: int | None = None,
+    workers: int | None = None,
 ) -> EvalResult:
     """CMC, mAP and mINP of a (nq, ng) distance matrix, lower = closer (numpy or torch, CPU/CUDA).
 
@@ -135,8 +137,18 @@ def evaluate(
         rows_fn, nq, ng, q_pids, g_pids, q_camids, g_camids, rule=rule, cmc=cmc,
         max_rank=max_rank, q_modalities=q_modalities, g_modalities=g_modalities,
         q_gallery_index=q_gallery_index, device=dev, block_rows=block_rows, chunk_cols=chunk_cols,
+        work_f32=fits_float32(d), workers=workers,
     )
     return res
+
+
+def fits_float32(d: torch.Tensor) -> bool:
+    """True for float64 values safely inside float32's range (binning may then run in float32;
+    exact comparisons always use the given values)."""
+    if d.dtype != torch.float64 or d.numel() == 0:
+        return False
+    lo, hi = torch.aminmax(d)
+    return bool(max(abs(float(lo)), abs(float(hi))) < 1e30)
 
 
 def _check_lengths(nq: int, ng: int, q_pids: Any, g_pids: Any) -> None:

@@ -48,8 +48,8 @@ def _write(out: ReportOutputs, rel: str, text: str) -> None:
     out.files.append(rel)
 
 
-def _export(out: ReportOutputs, t: DisplayTable, stem: str) -> None:
-    df = t.to_frame()
+def _export(out: ReportOutputs, t: DisplayTable, stem: str, *, numeric: bool = True) -> None:
+    df = t.to_frame(numeric)
     _write(out, f"data/{stem}.csv", df.to_csv(index=False))
     _write(out, f"data/{stem}.json", json.dumps(
         {"id": t.id, "title": t.title, "columns": t.header,
@@ -130,7 +130,7 @@ def build_report(results: str | Path | None, out_dir: str | Path,
     _export(out, conflicts, "conflicts")
     _export(out, prov, "provenance")
     for t in ptables:
-        _export(out, t, f"paper-{t.id[6:]}")
+        _export(out, t, f"paper-{t.id[6:]}", numeric=False)  # the papers' exact text
     recs = reg.records()
     _write(out, "data/reported.csv", recs.to_csv(index=False))
 

@@ -11,8 +11,9 @@ from vibench.paths import REPORTS_DIR, RESULTS_DIR
 
 @click.command("report")
 @click.option("--results", "results", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Result store written by `vibench run` (contains cells/). "
-                                 "Without it only the reported numbers are rendered.")
+              default=RESULTS_DIR / "store", show_default=True,
+              help="Result store written by `vibench run` (contains cells/). While it does not "
+                   "exist only the reported numbers are rendered.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
               default=REPORTS_DIR, show_default=True, help="Output folder.")
 @click.option("--registry", "registry", type=click.Path(file_okay=False, exists=True,

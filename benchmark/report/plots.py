@@ -4,7 +4,6 @@ under growing training-set imbalance (BIT Table 7)."""
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +159,3 @@ def imbalance_plot(reported: pd.DataFrame, store: StoreSummary, cfg: ReportConfi
     path = save_figure(fig, out_dir / "imbalance.png")
     return [(path, f"Rank-1 under growing training-set imbalance on {proto}")]
 
-
-def isnum(x: Any) -> bool:
-    """True for a finite int/float."""
-    return isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x))

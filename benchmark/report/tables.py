@@ -53,15 +53,15 @@ class DisplayTable:
     caption: str = ""
     notes: list[str] = field(default_factory=list)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Text of every cell (exports), numeric columns as numbers where the cell is one."""
+    def to_frame(self, numeric: bool = True) -> pd.DataFrame:
+        """The table for exports: with `numeric`, columns whose cells are all numbers (or
+        missing) hold the numbers; otherwise (and always without `numeric`) the cell text."""
         data = {}
         for j, h in enumerate(self.header):
             col = [r[j] for r in self.rows]
-            numeric = all(c.value is not None or c.text in ("", DASH, "-") for c in col) and any(
-                c.value is not None for c in col)
-            data[h] = [(c.value if c.value is not None else None) if numeric else c.text
-                       for c in col]
+            is_num = numeric and any(c.value is not None for c in col) and all(
+                c.value is not None or c.text in ("", DASH, "-") for c in col)
+            data[h] = [c.value if is_num else c.text for c in col]
         return pd.DataFrame(data, columns=self.header)
 
 
@@ -161,6 +161,7 @@ def leaderboard(group: str, reg: Registry, store: StoreSummary, cfg: ReportConfi
                            aggfunc="first")
     meta = rec.groupby(keys)[["rerank", "reproduced", "copied"]].first().to_dict("index")
     text_d = text.to_dict("index")
+    merged: dict[tuple[str, ...], list[Cell]] = {}
     vals_d = vals.to_dict("index")
     for idx in text.index:
         method, table, _, variant = idx
@@ -177,6 +178,11 @@ def leaderboard(group: str, reg: Registry, store: StoreSummary, cfg: ReportConfi
                 row.append(Cell(DASH))
             else:
                 row.append(Cell(str(t), None if v is None or math.isnan(v) else float(v), "num"))
+        same = merged.get(tuple(c.text for j, c in enumerate(row) if j != 1))
+        if same is not None:  # identical numbers in several tables: one row, sources joined
+            same[1].text += f", {table}"
+            continue
+        merged[tuple(c.text for j, c in enumerate(row) if j != 1)] = row
         rows.append(row)
     by_key: dict[tuple[str, str | None, bool], dict[str, Aggregate]] = {}
     for a in aggs:

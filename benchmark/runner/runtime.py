@@ -120,4 +120,25 @@ def model_stats(trained: Trained, *, device: str) -> dict[str, Any]:
 
     params = count_parameters(trained.model, trained.method)
     latency = measure_latency(trained.method, trained.model, device, warmup=3, repeats=10)
-    return {"params": params, "latency": latency, "init": trained.inner.init, "num_classes": trained.inner.num_classes}
+    latency["ms_per_query"] = latency["ms_per_image"]  # one query = one embedding forward
+    return {"params": params, "latency": latency, "flops": embed_flops(trained),
+            "init": trained.inner.init, "num_classes": trained.inner.num_classes}
+
+
+def embed_flops(trained: Trained) -> dict[str, Any]:
+    """FLOPs of one test-time embedding of one image (torch's FlopCounterMode: 2 per MAC)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vibench.engine.latency import _input_size
+
+    size = _input_size(trained.inner.cfg)
+    param = next(trained.model.parameters())
+    x = torch.zeros((1, 3, *size), device=param.device)
+    was_training = trained.model.training
+    trained.model.eval()
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            trained.method.embed(trained.model, x, "infrared")
+    finally:
+        trained.model.train(was_training)
+    return {"per_image": int(counter.get_total_flops()), "input_size": list(size), "counter": "torch.utils.flop_counter"}

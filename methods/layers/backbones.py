@@ -24,7 +24,12 @@ from torch import nn
 from vibench.errors import VibenchError, unknown_name
 from vibench.io import sha256_file
 
-RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet_micro")
+
+#: CPU-scale ResNets built with timm's ResNet class (not published sizes): BasicBlock stages
+MICRO_RESNETS: dict[str, dict[str, Any]] = {
+    "resnet_micro": {"layers": (1, 1, 1, 1), "channels": (32, 64, 128, 256), "stem_width": 32},
+}
 
 #: named ViT sizes: embed_dim, depth, heads, mlp_ratio
 VIT_SIZES: dict[str, dict[str, Any]] = {
@@ -78,17 +83,36 @@ def resnet(name: str = "resnet50", *, last_stride: int = 1, weights: str | Path 
         raise unknown_name("backbone", name, RESNETS)
     if last_stride not in (1, 2):
         raise VibenchError(f"last_stride must be 1 or 2, got {last_stride}")
-    net = getattr(torchvision.models, name)(weights=None)
+    if name in MICRO_RESNETS:
+        from timm.models.resnet import BasicBlock, ResNet
+
+        spec = MICRO_RESNETS[name]
+        net = ResNet(BasicBlock, list(spec["layers"]), num_classes=0, channels=spec["channels"], stem_width=spec["stem_width"])
+    else:
+        net = getattr(torchvision.models, name)(weights=None)
     if weights:
         _load_into(net, read_state_dict(weights), ("fc.",), str(weights))
     if last_stride == 1:
         block = net.layer4[0]
-        # Bottleneck strides in conv2, BasicBlock in conv1 (torchvision layout)
-        conv = block.conv2 if isinstance(block, torchvision.models.resnet.Bottleneck) else block.conv1
+        # Bottleneck strides in conv2, BasicBlock in conv1 (torchvision and timm layouts)
+        conv = block.conv2 if hasattr(block, "conv3") else block.conv1
         conv.stride = (1, 1)
         if block.downsample is not None:
             block.downsample[0].stride = (1, 1)
     return net
+
+
+def resnet_stem(net: nn.Module) -> nn.Sequential:
+    """conv1, bn1, relu, maxpool of a torchvision or timm ResNet, as one module."""
+    from collections import OrderedDict
+
+    act = net.relu if hasattr(net, "relu") else net.act1
+    return nn.Sequential(OrderedDict(conv1=net.conv1, bn1=net.bn1, relu=act, maxpool=net.maxpool))
+
+
+def resnet_dim(net: nn.Module) -> int:
+    """Channels of layer4's output."""
+    return int(net.fc.in_features) if isinstance(getattr(net, "fc", None), nn.Linear) else int(net.num_features)
 
 
 class OverlapPatchEmbed(PatchEmbed):
@@ -130,6 +154,9 @@ def vit(
 ) -> VisionTransformer:
     """A timm VisionTransformer without head (num_classes=0) and with overlapping patches.
 
+    `drop_rate` is the dropout after the position embedding and inside attention/MLP outputs
+    (TransReID/PMT's ``drop_rate``); `drop_path_rate` the stochastic depth of the last block.
+
     With `weights` (a local timm/jx ViT checkpoint at any resolution), the position embedding is
     resampled bilinearly to the new grid (PMT resizes 14x14 -> 21x10).
     """
@@ -138,7 +165,8 @@ def vit(
     arch = {**VIT_SIZES[size], **overrides}
     net = VisionTransformer(
         img_size=tuple(img_size), patch_size=patch_size, num_classes=0, global_pool="token",
-        drop_rate=drop_rate, attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
+        pos_drop_rate=drop_rate, proj_drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+        drop_path_rate=drop_path_rate,
         embed_layer=functools.partial(OverlapPatchEmbed, stride=stride), **arch,
     )
     if weights:

@@ -1,7 +1,7 @@
-"""Pieces of a torchvision ResNet for multi-stream VI-ReID networks (AMINet, TMPA, PMCM):
-the modality-specific stem (conv1, bn1, relu, maxpool) and a run of stages layer<first>..layer<last>,
-optionally with AGW-style non-local blocks after the last blocks of a stage.
-The ResNets themselves come from :func:`vibench.methods.layers.backbones.resnet`."""
+"""Pieces of a ResNet for multi-stream VI-ReID networks (AMINet, TMPA, PMCM): a run of stages layer<first>..layer<last>,
+optionally with AGW-style non-local blocks after the last blocks of a stage. The ResNets, their
+stems (:func:`resnet_stem`) and widths (:func:`resnet_dim`) come from
+:mod:`vibench.methods.layers.backbones` (re-exported here)."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -9,12 +9,10 @@ from collections import OrderedDict
 from torch import nn
 
 from vibench.errors import VibenchError
+from vibench.methods.layers.backbones import resnet_dim, resnet_stem
 from vibench.methods.layers.nonlocal_block import NonLocalBlock
 
-
-def resnet_stem(net: nn.Module) -> nn.Sequential:
-    """conv1, bn1, relu, maxpool of a torchvision ResNet (a modality-specific first block)."""
-    return nn.Sequential(OrderedDict(conv1=net.conv1, bn1=net.bn1, relu=net.relu, maxpool=net.maxpool))
+__all__ = ["resnet_dim", "resnet_stem", "resnet_stages", "stage_channels"]
 
 
 def resnet_stages(

@@ -29,6 +29,8 @@ def test_generated_once_then_reused(cache: Path) -> None:
 
 def test_stale_cache_is_regenerated(cache: Path) -> None:
     root = ensure_synthetic("regdb")
+    killed = root.parent / f".{root.name}.partial-dead"      # a killed earlier generation
+    (killed / "Visible").mkdir(parents=True)
     marker = read_marker(root)
     marker["generator_version"] = -1
     (root / MARKER).write_text(json.dumps(marker))

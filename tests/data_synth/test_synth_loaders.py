@@ -57,3 +57,17 @@ def test_sysu_protocols_have_valid_queries(sysu_root: Path) -> None:
         valid = [q for q in lists.query if q.pid in gallery_ids]
         assert len(gallery_ids) >= min_ids, name
         assert valid and len(valid) <= len(lists.query), name
+
+
+def test_sysu_rand_perm_cam_matches_the_folders(sysu_root: Path) -> None:
+    from vibench.data.sysu import read_rand_perm_cam
+
+    perm = read_rand_perm_cam(sysu_root / "exp/rand_perm_cam.mat")
+    for cam in range(1, 7):
+        folders = {int(d.name): len(list(d.iterdir())) for d in (sysu_root / f"cam{cam}").iterdir()}
+        assert {pid: rows.shape for pid, rows in perm[cam].items()} == {
+            pid: (10, n) for pid, n in folders.items()}
+    protocols = pytest.importorskip("vibench.protocols")
+    index = data.load_dataset("sysu", sysu_root)
+    lists = protocols.build_lists(protocols.get_protocol("sysu-all-single-official"), index, 3)
+    assert len({r.pid for r in lists.gallery}) == get_scale("sysu", "tiny").counts.n_test

@@ -165,3 +165,19 @@ def test_addon_rejects_unknown_modules():
     cfg = {**ADDON, "mixer": {"addon": {**ADDON["mixer"]["addon"], "split_module": "layer9"}}}
     with pytest.raises(VibenchError, match="layer9"):
         MixERMethod(cfg, "sysu").build_model(5)
+
+
+def test_configs_load_and_paper_parameter_count_pinned():
+    from vibench.engine.config import load_config
+
+    counts = {}
+    for ds, n in (("sysu", 395), ("regdb", 206)):
+        cfg = load_config("mixer", "paper", ds)
+        with torch.device("meta"):
+            net = MixERMethod(cfg, ds).build_model(n)
+        counts[ds] = sum(p.numel() for p in net.parameters())
+    assert counts == {"sysu": 57_610_754, "regdb": 54_723_650}
+    tiny = load_config("mixer", "tiny", "sysu")
+    assert tiny["mixer"]["test"]["mode"] == "mixer"
+    addon = load_config("mixer", "methods/configs/mixer/agw_addon_tiny.yaml", "sysu")
+    assert addon["mixer"]["addon"]["base"] == "agw"

@@ -110,3 +110,15 @@ def test_build_mixer() -> None:
         build_mixer({"kind": "pedmixx"})
     with pytest.raises(VibenchError, match="unknown key"):
         build_mixer({"kind": "patchmix", "patchmix": {"ratio": 0.1}})
+
+
+def test_paper_configs_mixers() -> None:
+    from vibench.engine.config import load_config
+
+    tm = build_mixer(load_config("tmpa", "paper", dataset="sysu")["tmpa"]["mixing"])
+    r = tm.regions(288, 144)
+    assert [int((r == k).sum()) for k in (CENTRE, SUB_CENTRE, OUTER)] == [64, 96, 128]
+    assert tm.ratios == (0.65, 0.70, 0.75) and tm.patch == 12
+    pm = build_mixer(load_config("pmcm", "paper", dataset="sysu")["pmcm"]["mixing"])
+    assert (pm.patch, pm.p) == (16, 0.1)
+    assert build_mixer(load_config("pmcm", "paper", dataset="regdb")["pmcm"]["mixing"]).p == 0.5

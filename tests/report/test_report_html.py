@@ -124,6 +124,9 @@ def test_exports_for_every_leaderboard(rendered):
     bit = regdb[(regdb.Method == "bit") & (regdb.Source == "vibench")]
     assert bit["regdb-v2t R1"].iloc[0] == pytest.approx(81.10) and bit["Data"].iloc[0] == "synthetic"
     assert (data / "conflicts.csv").exists() and (data / "models.json").exists()
+    t7 = json.loads((data / "paper-BIT-T7.json").read_text(encoding="utf-8"))
+    bit = t7["rows"][6]  # paper-table exports keep the papers' exact text
+    assert bit["AS R1"] == "80.53 (+11.3)" and bit["AS R1 vibench"] == "70.45 (syn)"
 
 
 def test_hostile_method_names_render_as_text(store_factory, tmp_path):

@@ -60,7 +60,8 @@ def test_cli_errors_name_the_folder(tmp_path, capsys):
 
 def test_no_results_still_renders_every_table(tmp_path):
     out = tmp_path / "o"
-    assert main(["report", "--out", str(out), "--no-plots"]) == 0
+    assert main(["report", "--results", str(tmp_path / "absent"), "--out", str(out),
+                 "--no-plots"]) == 0
     doc = json.loads((out / "data" / "leaderboard-regdb.json").read_text(encoding="utf-8"))
     assert doc["rows"] and all(r["Source"] != "vibench" for r in doc["rows"])
     assert len(list((out / "data").glob("paper-*.csv"))) == 30

@@ -37,6 +37,9 @@ class MockMethod(Method):
         return TinyNet(num_classes)
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
+        fail_on = (self.cfg.get("options") or {}).get("fail_on")
+        if fail_on == self.dataset:
+            raise RuntimeError(f"mock configured to fail on {fail_on}")
         x = torch.cat([batch["vis"], batch["ir"]])
         y = torch.cat([batch["vis_label"], batch["ir_label"]])
         _, logits = model(x)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -58,5 +59,14 @@ def ensure_synthetic(dataset: str, scale: str = "tiny", seed: int = 0) -> Path:
         return root
     with _locked(root.parent / f".{root.name}.lock"):
         if not is_current(root, dataset, scale, seed):
+            _remove_leftovers(root)
             generate(dataset, root, scale, seed, overwrite=True)
     return root
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Delete temporary folders of killed earlier generations of `root` (call under the lock:
+    in the cache only lock holders generate, so any such folder is dead)."""
+    for pattern in (f".{root.name}.partial-*", f".{root.name}.old-*"):
+        for leftover in root.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)

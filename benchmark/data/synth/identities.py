@@ -5,8 +5,9 @@ Following MixER's split of identity cues (MixER.txt, Fig. 1b), an identity has
   the upper-garment pattern (stripes, checks, logo) and accessories (hat, backpack, shoulder
   bag), which show in both modalities as shape, luminance and texture;
 * visible-only cues: the colour of each body part;
-* infrared-only cues: the material / thermal intensity of each body part (only loosely tied to
-  the visible luminance, so a colour does not predict an infrared grey level).
+* infrared-only cues: the material / thermal intensity of each body part, mixed with the part's
+  visible luminance (0.3 material + 0.65 luminance): the grey levels of both modalities are
+  related, but a visible colour does not fix the infrared intensity.
 """
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def sample_identities(rng: np.random.Generator, n: int) -> Identities:
     same = np.abs(colours[:, UPPER] - colours[:, UPPER_ALT]).sum(1) < 0.45
     colours[same, UPPER_ALT] = 1.0 - colours[same, UPPER]
 
-    # Infrared: mostly the part's material, a little of its visible luminance.
+    # Infrared: the part's visible luminance plus a material term unseen in visible light.
     luma = colours @ _LUMA
     material = rng.uniform(0.10, 0.85, (n, N_PARTS)).astype(np.float32)
     thermal = np.clip(0.3 * material + 0.65 * luma + 0.05, 0, 1)

@@ -7,7 +7,8 @@ Identity `pid` is stored at identity row `pid - 1` (ids are 1..N in every datase
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +45,7 @@ class Plan:
     n_ids: int
     image_format: str            # "JPEG" or "BMP"
     pairs: tuple[np.ndarray, np.ndarray] | None = None   # (dst, src): same capture, same pose
+    blobs: dict[str, bytes] = field(default_factory=dict)  # relative path -> binary content
 
     @property
     def infrared(self) -> np.ndarray:
@@ -90,7 +92,8 @@ def _at_least_one(rng: np.random.Generator, present: np.ndarray, cols: list[int]
 
 
 def plan_sysu(rng: np.random.Generator, c: SysuCounts) -> Plan:
-    """SYSU-MM01: cam1..cam6/<pid:04d>/<n:04d>.jpg and exp/{train,val,test,available}_id.txt.
+    """SYSU-MM01: cam1..cam6/<pid:04d>/<n:04d>.jpg, exp/{train,val,test,available}_id.txt and
+    exp/rand_perm_cam.mat.
 
     Indoor ids are seen by cams 1 and 2 (the same ids, like the real data); cams 4/5/3/6 see an
     id with probability 0.9/0.9/0.85/0.9; every id has at least one RGB and one IR folder (so
@@ -110,16 +113,43 @@ def plan_sysu(rng: np.random.Generator, c: SysuCounts) -> Plan:
     paths: list[str] = []
     who: list[int] = []
     cam: list[int] = []
+    sizes: dict[tuple[int, int], int] = {}
     for infrared, per_folder, total in ((False, c.visible_per_folder, c.visible_total),
                                         (True, c.infrared_per_folder, c.infrared_total)):
         folders = [(f"cam{spec.number}/{pid:04d}", pid, row)
                    for row, spec in enumerate(SYSU_CAMERAS) if spec.infrared == infrared
                    for pid in range(1, n + 1) if seen[pid - 1, row]]
-        p, w, k = _expand(folders, folder_sizes(rng, len(folders), per_folder, total), "{n:04d}.jpg")
+        counts = folder_sizes(rng, len(folders), per_folder, total)
+        sizes.update({(row + 1, pid): int(k) for (_, pid, row), k in zip(folders, counts)})
+        p, w, k = _expand(folders, counts, "{n:04d}.jpg")
         paths += p
         who += w
         cam += k
-    return Plan(SYSU_CAMERAS, tuple(paths), np.array(who), np.array(cam), texts, n, "JPEG")
+    blobs = {"exp/rand_perm_cam.mat": rand_perm_cam(rng, sizes, n)}
+    return Plan(SYSU_CAMERAS, tuple(paths), np.array(who), np.array(cam), texts, n, "JPEG",
+                blobs=blobs)
+
+
+def rand_perm_cam(rng: np.random.Generator, sizes: dict[tuple[int, int], int], n_ids: int,
+                  n_trials: int = 10) -> bytes:
+    """SYSU's exp/rand_perm_cam.mat (protocols.md section 1.3, Sampler B): a 6x1 cell; cell c
+    holds one entry per id (indexed by id - 1), an n_trials x n_images matrix whose rows are
+    seeded permutations of the 1-based image numbers, or an empty matrix when the id is absent.
+    The MAT header's creation date is replaced by a fixed text (byte-identical output)."""
+    from scipy.io import savemat  # lazy: only SYSU needs it
+
+    cells = np.empty((6, 1), dtype=object)
+    for c in range(1, 7):
+        entries = np.empty((n_ids, 1), dtype=object)
+        for pid in range(1, n_ids + 1):
+            k = sizes.get((c, pid), 0)
+            entries[pid - 1, 0] = (np.argsort(rng.random((n_trials, k)), axis=1) + 1.0
+                                   if k else np.zeros((0, 0)))
+        cells[c - 1, 0] = entries
+    buf = io.BytesIO()
+    savemat(buf, {"rand_perm_cam": cells})
+    header = b"MATLAB 5.0 MAT-file, written by vibench.data.synth".ljust(116, b" ")
+    return header + buf.getvalue()[116:]
 
 
 def regdb_splits(rng: np.random.Generator, n_ids: int, n_trials: int) -> list[np.ndarray]:

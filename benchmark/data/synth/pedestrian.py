@@ -148,13 +148,21 @@ def part_labels(ids: Identities, who: np.ndarray, poses: Poses, height: int, wid
 def _blur(img: np.ndarray) -> np.ndarray:
     """Separable [1, 2, 1] / 4 blur over the H and W axes (1 and 2), edges replicated."""
     for axis in (1, 2):
-        pad = [(0, 0)] * img.ndim
-        pad[axis] = (1, 1)
-        p = np.pad(img, pad, mode="edge")
-        n = img.shape[axis]
-        img = (p.take(range(0, n), axis) + 2 * p.take(range(1, n + 1), axis)
-               + p.take(range(2, n + 2), axis)) * 0.25
+        src = np.moveaxis(img, axis, 0)
+        out = src * 0.5
+        out[1:] += src[:-1] * 0.25
+        out[:-1] += src[1:] * 0.25
+        out[0] += src[0] * 0.25
+        out[-1] += src[-1] * 0.25
+        img = np.moveaxis(out, 0, axis)
     return img
+
+
+def _lookup(table: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """table[n, labels[n]] for every image n: (N, P[, C]) x (N, H, W) -> (N, H, W[, C])."""
+    n, parts = table.shape[:2]
+    flat = labels + (np.arange(n, dtype=np.intp) * parts)[:, None, None]
+    return np.take(table.reshape(n * parts, *table.shape[2:]), flat, axis=0)
 
 
 def _background(panoramas: np.ndarray, cam: np.ndarray, shift: np.ndarray, width: int) -> np.ndarray:
@@ -172,12 +180,13 @@ def render_visible(ids: Identities, who: np.ndarray, cams: Cameras, cam: np.ndar
                    noise_rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """RGB images (N, H, W, 3) uint8 of identities `who` seen by visible cameras `cam`."""
     labels, shade = part_labels(ids, who, poses, height, width)
-    palette = ids.colours[who]                                          # (N, P, 3)
-    person = palette[np.arange(len(who))[:, None, None], labels] * shade[..., None]
+    person = _lookup(ids.colours[who], labels)
+    person *= shade[..., None]
     bg = _background(cams.visible_bg, cam, poses.shift, width)
     img = np.where((labels > 0)[..., None], person, bg)
     light = (cams.gain[cam] * poses.bright)[:, None] * cams.cast[cam] * poses.tint
-    img = _blur(img * light[:, None, None, :])
+    img *= light[:, None, None, :].astype(np.float32)
+    img = _blur(img)
     img += noise_rng.standard_normal(img.shape, dtype=np.float32) * cams.noise[cam][:, None, None, None]
     return _to_uint8(img)
 
@@ -186,7 +195,7 @@ def render_infrared(ids: Identities, who: np.ndarray, cams: Cameras, cam: np.nda
                     noise_rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """Single-channel images (N, H, W) uint8 of identities `who` seen by infrared cameras `cam`."""
     labels, shade = part_labels(ids, who, poses, height, width)
-    person = ids.thermal[who][np.arange(len(who))[:, None, None], labels] * (0.75 + 0.25 * shade)
+    person = _lookup(ids.thermal[who], labels) * (0.75 + 0.25 * shade)
     bg = _background(cams.infrared_bg, cam, poses.shift, width)
     img = np.where(labels > 0, person, bg) * (cams.gain[cam] * (0.5 + 0.5 * poses.bright))[:, None, None]
     img = _blur(img)

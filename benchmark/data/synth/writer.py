@@ -26,7 +26,9 @@ from vibench.errors import VibenchError
 GENERATOR_VERSION = 1
 #: Written into every generated root (a hidden file the loaders ignore).
 MARKER = ".vibench-synthetic.json"
-CHUNK = 256
+#: Pixels rendered per chunk (about 1 M): chunk boundaries, hence the noise seeds, depend only
+#: on the image size, never on the worker count.
+CHUNK_PIXELS = 1 << 20
 _DATASET_CODE = {"sysu": 1, "regdb": 2, "llcm": 3}
 
 
@@ -58,9 +60,15 @@ def prepare(spec: ScaleSpec, seed: int, out: Path) -> _Job:
     return _Job(spec, seed, plan, ids, cams, poses, out)
 
 
+def chunk_size(spec: ScaleSpec) -> int:
+    """Images per rendering chunk at `spec`'s image size."""
+    return max(8, CHUNK_PIXELS // (spec.height * spec.width))
+
+
 def _write_chunk(job: _Job, chunk: int) -> int:
-    """Render images [chunk*CHUNK, (chunk+1)*CHUNK) of the plan and write them."""
-    rows = np.arange(chunk * CHUNK, min((chunk + 1) * CHUNK, len(job.plan.paths)))
+    """Render the images of chunk number `chunk` of the plan and write them."""
+    size = chunk_size(job.spec)
+    rows = np.arange(chunk * size, min((chunk + 1) * size, len(job.plan.paths)))
     noise = _rng(job.seed, job.spec.dataset, 4, chunk)
     infrared = job.plan.infrared[rows]
     h, w, fmt = job.spec.height, job.spec.width, job.plan.image_format
@@ -109,11 +117,14 @@ def marker_content(spec: ScaleSpec, seed: int) -> dict[str, object]:
 def write_tree(spec: ScaleSpec, seed: int, out: Path, workers: int = 1) -> dict[str, object]:
     """Render and write the whole tree of (spec, seed) into the existing empty folder `out`."""
     job = prepare(spec, seed, out)
-    for folder in sorted({str(Path(p).parent) for p in (*job.plan.paths, *job.plan.texts)}):
+    files = (*job.plan.paths, *job.plan.texts, *job.plan.blobs)
+    for folder in sorted({str(Path(p).parent) for p in files}):
         (out / folder).mkdir(parents=True, exist_ok=True)
     for name, text in job.plan.texts.items():
         (out / name).write_text(text, encoding="utf-8")
-    chunks = range((len(job.plan.paths) + CHUNK - 1) // CHUNK)
+    for name, blob in job.plan.blobs.items():
+        (out / name).write_bytes(blob)
+    chunks = range(-(-len(job.plan.paths) // chunk_size(spec)))
     if workers > 1 and len(chunks) > 1:
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(job,)) as pool:
             list(pool.map(_worker_chunk, chunks))

@@ -1,0 +1,198 @@
+"""``vibench eval`` (score features computed elsewhere on any protocol) and ``vibench score``
+(re-score stored raw rankings without a model). See docs/metrics.md.
+
+``vibench eval --features FILE --dataset NAME --root PATH --protocols NAMES|GROUP
+              [--trials T,..] [--out DIR] [--json] [--device cpu|cuda]``
+``vibench score RESULTS_DIR [--json]``
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from vibench.errors import VibenchError
+
+_COLS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
+
+
+def summarize(trials: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Mean over trials: CMC as a float32 vector sum / n (AGW's accumulation, protocols.md §1.5
+    step 5), mAP / mINP as float64 means."""
+    rows = list(trials.values())
+    cmc = np.zeros(len(rows[0]["cmc"]), dtype=np.float32)
+    for r in rows:
+        cmc += np.asarray(r["cmc"], dtype=np.float32)
+    cmc /= np.float32(len(rows))
+    out = {"mAP": float(np.mean([r["mAP"] for r in rows])), "mINP": float(np.mean([r["mINP"] for r in rows]))}
+    for k in (1, 5, 10, 20):
+        out[f"rank{k}"] = float(cmc[min(k, len(cmc)) - 1])
+    return out
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
+
+
+def _parse_trials(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError as exc:
+        raise VibenchError(f"--trials must be comma-separated integers, got {text!r}") from exc
+
+
+def _select_specs(expr: str, dataset: str) -> list[Any]:
+    """Evaluation protocols named by `expr`: groups keep their members on `dataset`; a protocol
+    named explicitly must be defined on `dataset`."""
+    from vibench.protocols import protocol_groups, resolve_protocols
+
+    groups = protocol_groups()
+    specs: list[Any] = []
+    for token in [t.strip() for t in expr.split(",") if t.strip()]:
+        found = resolve_protocols(token, kind="evaluation")
+        if token in groups:
+            found = [s for s in found if s.dataset == dataset]
+        else:
+            wrong = [s.name for s in found if s.dataset != dataset]
+            if wrong:
+                raise VibenchError(f"protocol {', '.join(wrong)} is defined on another dataset than {dataset!r}")
+        specs += [s for s in found if s not in specs]
+    if not specs:
+        raise VibenchError(f"no evaluation protocol of {expr!r} is defined on dataset {dataset!r}")
+    return specs
+
+
+@click.command("eval")
+@click.option("--features", "features_path", required=True, type=click.Path(path_type=Path),
+              help="npz with 'paths' (N, relative to the dataset root) and 'features' (N x D).")
+@click.option("--dataset", required=True, help="sysu, regdb or llcm.")
+@click.option("--root", required=True, type=click.Path(path_type=Path), help="The dataset root.")
+@click.option("--protocols", "protocols_expr", required=True,
+              help="Comma-separated protocol and group names (e.g. sysu, regdb-v2t, mixed).")
+@click.option("--trials", "trials_text", default=None, help="Only these trials (e.g. 1 for RegDB split 1).")
+@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
+              help="Write metrics/<protocol>.json and rankings/<protocol>/trial-<t>.npz here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--device", default="cpu", show_default=True, help="Torch device for the evaluation.")
+def eval_cmd(features_path: Path, dataset: str, root: Path, protocols_expr: str, trials_text: str | None,
+             out_dir: Path | None, as_json: bool, device: str) -> None:
+    """Evaluate features computed elsewhere on every selected protocol and trial."""
+    from vibench.data import load_dataset
+    from vibench.metrics.features import load_features
+    from vibench.metrics.pipeline import evaluate_lists
+    from vibench.metrics.rankings import save_rankings
+    from vibench.protocols import build_lists, resolve_protocols
+
+    feats = load_features(features_path)
+    specs = _select_specs(protocols_expr, dataset.strip().lower())
+    only = _parse_trials(trials_text)
+    index = load_dataset(dataset, root)
+    docs: dict[str, dict[str, Any]] = {}
+    rankings: list[tuple[str, int, Any]] = []
+    for spec in specs:
+        trials = list(spec.trials) if only is None else [t for t in spec.trials if t in only]
+        if not trials:
+            raise VibenchError(f"protocol {spec.name} has trials {list(spec.trials)}; none of {only} selected")
+        doc = {"schema_version": 1, "protocol": spec.name, "protocol_version": spec.version,
+               "dataset": spec.dataset, "rule": spec.rule, "cmc_mode": spec.cmc, "max_rank": spec.max_rank,
+               "rerank": dict(spec.rerank) if spec.rerank is not None else None, "trials": {}}
+        for t in trials:
+            lists = build_lists(spec, index, t)
+            qf = feats.select([r.path for r in lists.query], f"query images of {spec.name} trial {t}")
+            gf = feats.select([r.path for r in lists.gallery], f"gallery images of {spec.name} trial {t}")
+            res, rk = evaluate_lists(spec, lists, qf, gf, device=device)
+            rec = res.to_dict()
+            rec["list_sha256"] = lists.sha256
+            doc["trials"][str(t)] = rec
+            rankings.append((spec.name, t, rk))
+        doc["summary"] = summarize(doc["trials"])
+        docs[spec.name] = doc
+    # every file is written only after every protocol evaluated without error
+    if out_dir is not None:
+        from vibench.io import write_json_atomic
+
+        for name, t, rk in rankings:
+            save_rankings(out_dir / "rankings" / name / f"trial-{t}.npz", rk)
+        for name, doc in docs.items():
+            write_json_atomic(out_dir / "metrics" / f"{name}.json", doc)
+    if as_json:
+        click.echo(json.dumps({"features": str(features_path), "dataset": dataset, "protocols": docs}, indent=2))
+        return
+    rows = [(n, str(len(d["trials"])), *(_pct(d["summary"][c]) for c in _COLS)) for n, d in docs.items()]
+    click.echo(_table(("protocol", "trials", "R1", "R5", "R10", "R20", "mAP", "mINP"), rows))
+
+
+def _compare(stored: dict[str, Any] | None, res: Any) -> str:
+    """'ok', 'no metrics' or what differs (CMC bit-exact as float32; mAP/mINP within 1e-12)."""
+    if stored is None:
+        return "no metrics"
+    diffs = []
+    cmc = np.asarray(stored.get("cmc", []), dtype=np.float32)
+    if cmc.shape != res.cmc.shape or not np.array_equal(cmc, res.cmc):
+        diffs.append("cmc")
+    for key, val in (("mAP", res.mAP), ("mINP", res.mINP)):
+        if key not in stored or not abs(float(stored[key]) - val) <= 1e-12:
+            diffs.append(key)
+    if int(stored.get("num_valid", -1)) != res.num_valid:
+        diffs.append("num_valid")
+    return "ok" if not diffs else "MISMATCH " + ",".join(diffs)
+
+
+@click.command("score")
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def score_cmd(ctx: click.Context, results_dir: Path, as_json: bool) -> None:
+    """Re-score every rankings/<protocol>/trial-<t>.npz under RESULTS_DIR (no model needed) and
+    compare with the stored metrics/<protocol>.json; exit 1 on any mismatch."""
+    from vibench.io import read_json
+    from vibench.metrics.rankings import load_rankings, score_rankings
+
+    if not results_dir.is_dir():
+        raise VibenchError(f"{results_dir}: no such results directory")
+    files = sorted(p for p in results_dir.rglob("trial-*.npz")
+                   if p.parent.parent.name == "rankings" and p.stem[len("trial-"):].lstrip("-").isdigit())
+    if not files:
+        raise VibenchError(f"{results_dir}: no rankings/<protocol>/trial-<t>.npz files found")
+    out: list[dict[str, Any]] = []
+    metrics_cache: dict[Path, Any] = {}
+    for f in files:
+        cell = f.parent.parent.parent
+        protocol = f.parent.name
+        trial = f.stem[len("trial-"):]
+        rk = load_rankings(f)
+        if rk.meta["protocol"] != protocol:
+            raise VibenchError(f"{f}: holds protocol {rk.meta['protocol']!r} but sits under {protocol!r}")
+        res = score_rankings(rk)
+        mpath = cell / "metrics" / f"{protocol}.json"
+        if mpath not in metrics_cache:
+            metrics_cache[mpath] = read_json(mpath) if mpath.is_file() else None
+        doc = metrics_cache[mpath]
+        stored = None if doc is None else doc.get("trials", {}).get(trial)
+        out.append({"cell": str(cell.relative_to(results_dir)) if cell != results_dir else ".",
+                    "protocol": protocol, "trial": int(trial), "status": _compare(stored, res),
+                    **res.to_dict()})
+    bad = [r for r in out if r["status"].startswith("MISMATCH")]
+    if as_json:
+        click.echo(json.dumps({"results_dir": str(results_dir), "rankings": out, "mismatches": len(bad)}, indent=2))
+    else:
+        rows = [(r["cell"], r["protocol"], str(r["trial"]), _pct(r["cmc"][0]),
+                 _pct(r["cmc"][min(4, len(r["cmc"]) - 1)]), _pct(r["mAP"]), _pct(r["mINP"]), r["status"])
+                for r in out]
+        click.echo(_table(("cell", "protocol", "trial", "R1", "R5", "mAP", "mINP", "stored"), rows))
+        click.echo(f"{len(out)} rankings re-scored, {len(bad)} mismatches")
+    if bad:
+        ctx.exit(1)
