@@ -11,10 +11,17 @@
     F_C = lambda_2 Cat(F_sp^{V'}, F_sp^I) + lambda_3 Cat(F_sp^V, F_sp^{I'}) + F_Conv^sh   Eq. 12
          (Cat along the batch: a visible row gets lambda_2 F_sp^{V'} + lambda_3 F_sp^V + F_Conv^sh,
           an infrared row lambda_2 F_sp^I + lambda_3 F_sp^{I'} + F_Conv^sh)
-    L_MFT = CE(C^V(F_sp^{V'})) + CE(C^I(F_sp^{I'}))                                    Eq. 13
+    L_MFT = CE(C^I(F_sp^{V'})) + CE(C^V(F_sp^{I'}))   (``mft_classifier: cross``, default [G])
+          or CE(C^V(F_sp^{V'})) + CE(C^I(F_sp^{I'}))   (``literal``, Eq. 13 as printed)       Eq. 13
+         Eq. 12 pairs F_sp^{V'} with the real F_sp^I and F_sp^{I'} with the real F_sp^V, and the text
+         says MFT "generates the missing modality-specific features"; the cross reading makes every
+         row of F_C hold one visible-type and one infrared-type specific feature.
     L = alpha (CE(C(F_C)) + WRT(F_C)) + beta (L_MFE + L_MFT)                             Eq. 14-16
 
-At test time E_sh sees the un-mixed image and only the image's own modality branch runs;
+The three streams are independent networks; with ``same_init`` (default) they start from one
+set of weights, as they do when loaded from one ImageNet file (without a weights file, independent
+random streams start in unrelated feature spaces and the specific features do not match across
+modalities). At test time E_sh sees the un-mixed image and only the image's own modality branch runs;
 the embedding is l2norm(BN(F_C)) (2048-d). [G] choices are listed in ``metafile.yaml``.
 
 Parameter counts (methods.md §5.6): the literal design has three conv blocks (71.8M registered on
@@ -23,6 +30,7 @@ Table V (which matches "2 full ResNet-50 objects + 3 heads" under the registered
 """
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -64,11 +72,16 @@ class TMPANet(nn.Module):
         mft: dict[str, Any] | None = None,
         lambda2: float = 0.25,
         lambda3: float = 0.25,
+        same_init: bool = True,
     ) -> None:
         super().__init__()
         if split_stage not in (1, 2, 3):
             raise VibenchError(f"tmpa.split_stage must be 1, 2 or 3 (extractor = stem..layer<k>), got {split_stage}")
-        nets = {k: resnet(backbone, last_stride=last_stride, weights=weights) for k in ("sh", "vis", "ir")}
+        if same_init:  # the three streams start from one set of weights, as from one ImageNet file
+            first = resnet(backbone, last_stride=last_stride, weights=weights)
+            nets = {"sh": first, "vis": copy.deepcopy(first), "ir": copy.deepcopy(first)}
+        else:
+            nets = {k: resnet(backbone, last_stride=last_stride, weights=weights) for k in ("sh", "vis", "ir")}
         self.extract_sh = extractor(nets["sh"], split_stage)
         self.extract_vis = extractor(nets["vis"], split_stage)
         self.extract_ir = extractor(nets["ir"], split_stage)
@@ -124,9 +137,11 @@ class TMPANet(nn.Module):
             if s_vis is not None:
                 out["logits_sp_vis"] = self.head_vis(out["f_sp_vis"])[1]
                 out["logits_vis_prime"] = self.head_vis(out["f_vis_prime"])[1]
+                out["logits_vis_prime_by_ir"] = self.head_ir(out["f_vis_prime"])[1]
             if s_ir is not None:
                 out["logits_sp_ir"] = self.head_ir(out["f_sp_ir"])[1]
                 out["logits_ir_prime"] = self.head_ir(out["f_ir_prime"])[1]
+                out["logits_ir_prime_by_vis"] = self.head_vis(out["f_ir_prime"])[1]
         return out
 
 
@@ -152,6 +167,7 @@ class TMPA(Method):
             mft=dict(t.get("mft") or {}),
             lambda2=float(t.get("lambda2", 0.25)),
             lambda3=float(t.get("lambda3", 0.25)),
+            same_init=bool(t.get("same_init", True)),
         )
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
@@ -178,6 +194,13 @@ class TMPA(Method):
             tri = batch_hard_triplet(out["f_c"].float(), y2, float(lc.get("margin", 0.3)))
         else:
             raise VibenchError(f"tmpa: loss.triplet must be wrt or hard, got {kind!r}")
+        mode = str(t.get("mft_classifier", "cross"))
+        if mode == "cross":  # F_sp^V' is the generated infrared-specific feature of a visible row (Eq. 12)
+            mft = msi_loss(out["logits_vis_prime_by_ir"].float(), out["logits_ir_prime_by_vis"].float(), y)
+        elif mode == "literal":  # Eq. 13 as printed: C^V(F_sp^V'), C^I(F_sp^I')
+            mft = msi_loss(out["logits_vis_prime"].float(), out["logits_ir_prime"].float(), y)
+        else:
+            raise VibenchError(f"tmpa.mft_classifier must be 'cross' or 'literal', got {mode!r}")
         mss = mss_loss(
             out["f_sp_vis"].float(), out["f_sp_ir"].float(), out["f_sh"].float(), y,
             margin=float(lc.get("mss_margin", 0.65)), normalize=bool(lc.get("mss_normalize", True)),
@@ -188,7 +211,7 @@ class TMPA(Method):
             "wrt": alpha * tri,
             "msi": beta * msi_loss(out["logits_sp_vis"].float(), out["logits_sp_ir"].float(), y),
             "mss": beta * lam1 * mss,
-            "mft": beta * msi_loss(out["logits_vis_prime"].float(), out["logits_ir_prime"].float(), y),
+            "mft": beta * mft,
         }
 
     def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:

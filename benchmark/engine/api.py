@@ -12,6 +12,10 @@ Batches given to :meth:`Method.training_step` are dicts with (B = P*K images per
                              vis_label[i] == ir_label[i]
     "vis_index", "ir_index": long tensors (B,), positions in the training record lists
 
+:class:`StepState` ``extra`` carries ``stage_index`` (0-based) and the stage's ``options``. The
+engine sums the returned loss terms, backpropagates and logs each term per epoch. State that must
+survive a checkpoint/resume (memory banks, centres, step counters) belongs in model buffers.
+
 Feature extraction calls :meth:`Method.embed` on batches of test images of one modality; the
 named embeddings are stored (features.npz) and :meth:`Method.distance` turns a query block and a
 gallery block into a lower-is-closer distance matrix.

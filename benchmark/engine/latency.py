@@ -17,6 +17,7 @@ import statistics
 import time
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -165,3 +166,72 @@ def paper_parameter_counts(method_name: str, datasets: tuple[str, ...] = ("sysu"
         params[ds] = counts["registered"]
         effective[ds] = counts["effective"]
     return {"params": params, "effective": effective}
+
+
+def measure_query_latency(
+    method: Method,
+    model: nn.Module,
+    device: str | torch.device = "cpu",
+    *,
+    gallery: int = 301,
+    warmup: int = 5,
+    repeats: int = 20,
+    input_size: tuple[int, int] | None = None,
+    query_modality: str = "infrared",
+) -> dict[str, Any]:
+    """Median wall time of answering one query against a precomputed gallery.
+
+    Gallery embeddings (and, for BIT, gallery patch tokens) are computed once beforehand, as a
+    deployed system would. One query = :meth:`Method.embed` of one image (batch 1) ->
+    :meth:`Method.distance` to the gallery -> :meth:`Method.refine` (BIT: top-K decoder
+    re-scoring; identity for PMT and every other method) -> ``argsort``. CUDA is synchronised
+    around each query; bf16 autocast on CUDA when the config enables AMP (the same for both
+    methods). ``gallery`` = 301 is the SYSU all-search single-shot gallery size.
+    """
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    test = method.cfg.get("test") or {}
+    size = input_size or tuple(int(s) for s in (test.get("size") or (method.cfg.get("input") or {}).get("size") or (256, 128)))
+    model = model.to(dev).eval()
+    amp = dev.type == "cuda" and bool(method.cfg.get("amp", True))
+    g_mod = "visible" if query_modality == "infrared" else "infrared"
+    gen = torch.Generator().manual_seed(0)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    with torch.inference_mode(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+        g_emb: dict[str, list[torch.Tensor]] = {}
+        for s in range(0, gallery, 32):
+            n = min(32, gallery - s)
+            for k, v in method.embed(model, torch.randn(n, 3, *size, generator=gen).to(dev), g_mod).items():
+                g_emb.setdefault(k, []).append(v)
+        g = {k: torch.cat(v) for k, v in g_emb.items()}
+        g_mods = np.array([g_mod] * gallery)
+        q_mods = np.array([query_modality])
+        excluded = torch.zeros(1, gallery, dtype=torch.bool, device=dev)
+        queries = [torch.randn(1, 3, *size, generator=gen).to(dev) for _ in range(warmup + repeats)]
+        times = []
+        for i, x in enumerate(queries):
+            sync()
+            t0 = time.perf_counter()
+            q = method.embed(model, x, query_modality)
+            d = method.distance(q, g, q_mods, g_mods)
+            d = method.refine(model, q, g, d, excluded)
+            torch.argsort(d, dim=1)
+            sync()
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return {
+        "device": device_name(dev),
+        "ms_per_query": 1000.0 * med,
+        "ms_per_query_min": 1000.0 * min(times),
+        "gallery": gallery,
+        "warmup": warmup,
+        "repeats": repeats,
+        "input_size": list(size),
+        "precision": "bf16-autocast" if amp else "fp32",
+        "refine": type(method).refine is not Method.refine,
+        "refine_k": getattr(method, "refine_k", None),
+    }

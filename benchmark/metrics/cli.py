@@ -94,7 +94,8 @@ def eval_cmd(features_path: Path, dataset: str, root: Path, protocols_expr: str,
     from vibench.metrics.features import load_features
     from vibench.metrics.pipeline import evaluate_lists
     from vibench.metrics.rankings import save_rankings
-    from vibench.protocols import build_lists, resolve_protocols
+    from vibench.metrics.rerank import resolve_rerank
+    from vibench.protocols import build_lists
 
     feats = load_features(features_path)
     specs = _select_specs(protocols_expr, dataset.strip().lower())
@@ -108,7 +109,7 @@ def eval_cmd(features_path: Path, dataset: str, root: Path, protocols_expr: str,
             raise VibenchError(f"protocol {spec.name} has trials {list(spec.trials)}; none of {only} selected")
         doc = {"schema_version": 1, "protocol": spec.name, "protocol_version": spec.version,
                "dataset": spec.dataset, "rule": spec.rule, "cmc_mode": spec.cmc, "max_rank": spec.max_rank,
-               "rerank": dict(spec.rerank) if spec.rerank is not None else None, "trials": {}}
+               "rerank": resolve_rerank(spec.rerank), "trials": {}}
         for t in trials:
             lists = build_lists(spec, index, t)
             qf = feats.select([r.path for r in lists.query], f"query images of {spec.name} trial {t}")

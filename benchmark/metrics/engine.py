@@ -2,14 +2,18 @@
 
 For each query, the list after exclusion is the gallery ordered by (distance, gallery index)
 ascending: a stable sort (protocols.md §8 (5); the reference's unstable argsort leaves ties
-unspecified). Nothing is sorted: for a block of queries, the positives (same pid, kept) are
-sorted by (distance, index) and every kept gallery item is assigned the bucket
-``b = number of positives ordered before it`` (a batched ``searchsorted``; exact ties in distance
-are resolved by gallery index). Then
+unspecified). Nothing is sorted. For a block of queries:
 
-* rank of the k-th positive = (#kept items with b <= k) - 1   -> AP, INP, image-level CMC;
-* identities seen in bucket 0 = distinct ids ranked before the first positive
-  = the first positive's rank in the identity-deduplicated list -> unique CMC (§1.5 step 2.3).
+* positives = the query identity's gallery items (a per-identity member table) minus the
+  removed ones, sorted by (distance, index);
+* every item gets a histogram bin from a monotone map of its distance onto [first positive,
+  last positive] of its row; removed items become +inf (they never precede a positive); items
+  in lower bins than a positive precede it, items in higher bins follow it, and the few items
+  sharing a bin with positives are compared exactly (`_count_shared`);
+* rank of a positive = (items in lower bins) + (exact in-bin count) -> AP, INP, image CMC;
+* the first positive's rank in the identity-deduplicated list = the number of identities whose
+  nearest kept item precedes it (scatter-min per identity; equal minima re-checked exactly)
+  -> unique CMC (§1.5 step 2.3).
 
 Query rows are processed in blocks of `block_rows` and the gallery in chunks of `chunk_cols`, so
 memory is bounded for any gallery size; the results do not depend on either size.
@@ -32,6 +36,8 @@ from vibench.metrics.stats import RankStats
 BLOCK_ELEMS_CPU = 1 << 18
 BLOCK_ELEMS_CUDA = 1 << 25
 CHUNK_COLS = 1 << 17
+#: galleries larger than this are evaluated on one thread by default
+HUGE_GALLERY = 1 << 15
 
 RowFn = Callable[[int, int], torch.Tensor]
 
@@ -42,7 +48,8 @@ def plan_blocks(
     """Query rows per block and gallery columns per chunk, from budgets or explicit sizes."""
     budget = BLOCK_ELEMS_CUDA if device.type == "cuda" else BLOCK_ELEMS_CPU
     cols = chunk_cols if chunk_cols else min(ng, CHUNK_COLS)
-    rows = block_rows if block_rows else max(1, min(nq, budget // max(min(ng, cols), 1)))
+    # at least 32 rows per block so huge galleries do not drown in per-block overhead
+    rows = block_rows if block_rows else max(1, min(nq, max(32, budget // max(min(ng, cols), 1))))
     return max(1, int(rows)), max(1, int(cols))
 
 
@@ -79,6 +86,7 @@ def rank_stats(
         rule.max_ids_removed is None or n_cls - rule.max_ids_removed < max_rank
     )
     unique = cmc_mode == "unique"
+    big_blocks = device.type == "cpu" and rows * min(ng, cols) >= (1 << 20)
 
     def run(a: int) -> tuple:
         b = min(nq, a + rows)
@@ -87,18 +95,28 @@ def rank_stats(
         removed = block_mask(rule, qb, g_dev)
         out = _block(dist, removed, qb, g_dev, gal, rule, cols, need_ids, unique, work_f32)
         top = _topk_block(dist, removed, topk) if topk else None
+        del dist, removed
+        if big_blocks:
+            _release_free_memory()
         return out, top
 
     starts = list(range(0, nq, rows))
-    n_workers = 1 if device.type != "cpu" else max(1, min(workers or torch.get_num_threads(), len(starts)))
-    if n_workers == 1:
+    if device.type != "cpu":
         results = [run(a) for a in starts]
     else:
+        if workers is None:
+            # threads over blocks pay off for cache-sized blocks; with huge galleries one thread
+            # keeps the allocator from fragmenting (memory stays bounded, see docs/metrics.md)
+            workers = torch.get_num_threads() if ng <= HUGE_GALLERY else 1
+        n_workers = max(1, min(workers, len(starts)))
         prev = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            with ThreadPoolExecutor(max_workers=n_workers) as pool:
-                results = list(pool.map(run, starts))
+            if n_workers == 1:
+                results = [run(a) for a in starts]
+            else:
+                with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                    results = list(pool.map(run, starts))
         finally:
             torch.set_num_threads(prev)
 
@@ -137,6 +155,25 @@ def rank_stats(
         short=short,
     )
     return stats, ((top_idx, top_dst) if topk else None)
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``). Large, varying block
+    temporaries otherwise ratchet glibc's dynamic mmap threshold up and the heap grows by about
+    one block per block: a 100k x 100k run climbed to several GB without this."""
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        try:
+            import ctypes
+
+            _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +256,7 @@ def _block(
 
     # Monotone binning: x -> floor(x*scale + offset) clamped to [0, n_bins+2] is non-decreasing
     # in x (every rounding step is monotone), which is all the counting needs; exactness comes
-    # from comparing items that share a bin with a positive. Bin n_bins+3 = removed items.
+    # from comparing items that share a bin with a positive. Bin n_bins+3 = padding slots.
     n_bins = int(min(max(ng // 2, 16), 1 << 15))
     dump = n_bins + 3
     # working precision for binning and identity minima: float32 is enough when the values fit
@@ -242,17 +279,17 @@ def _block(
         cls_min = torch.full((B, n_cls), float("inf"), dtype=wdtype, device=dev)
     if pmax:
         # flattened positives in (row, distance, index) order = (row, bin) order. `group[r, b]`
-        # = 1 + the flat index of the first positive of row r in bin b (0: no positive there);
+        # = n_flat - (flat index of the first positive of row r in bin b), 0 when none;
         # `run_end[k]` = the end of the run of positives sharing k's (row, bin).
         flat_d, flat_j = pd[real], pj[real]
         n_flat = flat_d.shape[0]
         flat_key = (torch.arange(B, device=dev)[:, None] * (n_bins + 4) + pbin)[real]
         flat_pos = torch.arange(n_flat, device=dev)
-        group = torch.full((B * (n_bins + 4),), n_flat, dtype=torch.int64, device=dev)
-        group.scatter_reduce_(0, flat_key, flat_pos, "amin")
-        group = torch.where(group < n_flat, group + 1, 0).view(B, n_bins + 4)
+        group = torch.zeros(B, n_bins + 4, dtype=torch.int32, device=dev)
+        code = torch.full((B, pmax), 0, dtype=torch.int32, device=dev)
+        code[real] = (n_flat - flat_pos).to(torch.int32)
+        group.scatter_reduce_(1, pbin, code, "amax")
         group[:, dump] = 0
-        group = group.to(torch.int32)
         new_run = torch.ones(n_flat, dtype=torch.bool, device=dev)
         new_run[1:] = flat_key[1:] != flat_key[:-1]
         run_id = torch.cumsum(new_run, 0) - 1
@@ -282,7 +319,7 @@ def _block(
         tab = torch.gather(group, 1, bins)
         lin = tab.reshape(-1).nonzero().squeeze(1)
         if lin.numel():
-            _count_shared(lin, tab, s, dc, rc, run_end, max_run, flat_d, flat_j, same_before)
+            _count_shared(lin, tab, n_flat, s, dc, rc, run_end, max_run, flat_d, flat_j, same_before)
         del bins, masked
 
     if pmax:
@@ -332,6 +369,7 @@ def _bins(x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, n_bins: in
 def _count_shared(
     lin: torch.Tensor,
     tab: torch.Tensor,
+    n_flat: int,
     col0: int,
     dc: torch.Tensor,
     removed: torch.Tensor | None,
@@ -344,9 +382,9 @@ def _count_shared(
     """Items at flat positions `lin` of the chunk share a bin with positives: add 1 to every such
     positive they precede in (distance, gallery index) order, the stable sort of protocols.md
     §8 (5). The positives of one (row, bin) are a contiguous run of the flat positive list
-    starting at ``tab - 1``; runs are short, so the loop is over the offset inside the run."""
+    starting at ``n_flat - tab``; runs are short, so the loop is over the offset inside the run."""
     width = dc.shape[1]
-    k0 = tab.reshape(-1)[lin].to(torch.int64) - 1
+    k0 = n_flat - tab.reshape(-1)[lin].to(torch.int64)
     hi = run_end[k0]
     rr, cc = lin // width, lin % width
     dv = dc.reshape(-1)[lin] if dc.is_contiguous() else dc[rr, cc]

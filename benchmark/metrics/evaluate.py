@@ -192,6 +192,7 @@ def evaluate_features(
     device: torch.device | str | None = None,
     block_rows: int | None = None,
     chunk_cols: int | None = None,
+    workers: int | None = None,
 ) -> EvalResult:
     """Like `evaluate`, from (nq, D) and (ng, D) features with distance -(q·gᵀ) on L2-normalised
     features (the AGW convention, protocols.md §7), computed block by block: the (nq, ng) matrix is
@@ -213,7 +214,7 @@ def evaluate_features(
         cosine_rows(qf, gf, dev, normalize), nq, ng, q_pids, g_pids, q_camids, g_camids,
         rule=rule, cmc=cmc, max_rank=max_rank, q_modalities=q_modalities,
         g_modalities=g_modalities, q_gallery_index=q_gallery_index, device=dev,
-        block_rows=block_rows, chunk_cols=chunk_cols,
+        block_rows=block_rows, chunk_cols=chunk_cols, workers=workers,
     )
     return res
 

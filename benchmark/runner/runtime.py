@@ -116,11 +116,13 @@ def features_for(trained: Trained, records: Sequence[ImageRecord], root: Path, *
 
 def model_stats(trained: Trained, *, device: str) -> dict[str, Any]:
     """Parameters (registered and effective) and test-time latency, measured the same way for all."""
-    from vibench.engine.latency import count_parameters, measure_latency
+    from vibench.engine.latency import count_parameters, measure_latency, measure_query_latency
 
     params = count_parameters(trained.model, trained.method)
     latency = measure_latency(trained.method, trained.model, device, warmup=3, repeats=10)
-    latency["ms_per_query"] = latency["ms_per_image"]  # one query = one embedding forward
+    per_query = measure_query_latency(trained.method, trained.model, device, warmup=3, repeats=10)
+    latency.update({k: v for k, v in per_query.items() if k not in latency or k.startswith("ms_per_query")})
+    latency["query"] = per_query
     return {"params": params, "latency": latency, "flops": embed_flops(trained),
             "init": trained.inner.init, "num_classes": trained.inner.num_classes}
 

@@ -23,10 +23,12 @@ class GeM(nn.Module):
         else:
             self.register_buffer("p", torch.tensor(float(p)), persistent=False)
         self.eps = eps
+        self.p_init = float(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.p.to(x.dtype)
         return (x.clamp(min=0).pow(p).flatten(2).mean(-1) + self.eps).pow(1.0 / p)
 
     def extra_repr(self) -> str:
-        return f"p={float(self.p):.2f}, eps={self.eps}"
+        kind = "learnable" if isinstance(self.p, nn.Parameter) else "fixed"
+        return f"p={self.p_init:.2f} ({kind} init), eps={self.eps}"

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vibench.data.synth import SCALES, get_scale
-from vibench.data.synth.layouts import build_plan
+from vibench.data.synth.layouts import build_plan, folder_sizes
 from vibench.errors import VibenchError
 
 
@@ -54,3 +56,14 @@ def test_unknown_names_suggest() -> None:
         get_scale("sysy", "tiny")
     with pytest.raises(VibenchError, match="did you mean 'small'"):
         get_scale("sysu", "smal")
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 200), lo=st.integers(1, 10), spread=st.integers(0, 5),
+       extra=st.integers(0, 2000), seed=st.integers(0, 2**32 - 1))
+def test_folder_sizes_bounds_and_exact_totals(n: int, lo: int, spread: int, extra: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    free = folder_sizes(rng, n, (lo, lo + spread))
+    assert free.shape == (n,) and free.min() >= lo and free.max() <= lo + spread
+    exact = folder_sizes(rng, n, (lo, lo + spread), total=lo * n + extra)
+    assert exact.sum() == lo * n + extra and exact.min() >= lo

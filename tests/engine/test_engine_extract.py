@@ -14,6 +14,12 @@ from vibench.engine.toy import make_toy_dataset
 from vibench.errors import VibenchError
 
 
+@pytest.fixture(autouse=True)
+def _private_image_cache(tmp_path, monkeypatch):
+    # keep the decoded toy images out of the user's image cache
+    monkeypatch.setenv("VIBENCH_IMAGE_CACHE", str(tmp_path / "image-cache"))
+
+
 class _ChannelMean(Method):
     """embed = per-channel mean of the normalised image (+ the left-half mean, which a flip changes)."""
 

@@ -32,6 +32,12 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(autouse=True)
+def _private_image_cache(tmp_path, monkeypatch):
+    # keep the decoded toy images out of the user's image cache
+    monkeypatch.setenv("VIBENCH_IMAGE_CACHE", str(tmp_path / "image-cache"))
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     return make_toy_dataset(tmp_path_factory.mktemp("toy"), train_ids=4, test_ids=2, per_modality=3)

@@ -99,7 +99,11 @@ def test_progressive_stage_losses_and_gray_stream():
 
 
 def test_lr_multipliers_follow_the_reference():
-    method, model = _tiny()
+    paper = load_config("pmt", "paper")
+    assert paper["optimizer"]["lr_mult"] == {"backbone.patch_embed": 0.5, "backbone.blocks": 0.5}
+    cfg = load_config("pmt", "tiny", overrides=["optimizer.lr_mult={backbone.patch_embed: 0.5, backbone.blocks: 0.5}"])
+    method = get_method_class("pmt")(cfg, "sysu")
+    model = method.build_model(5)
     stage = method.stages()[0]
     groups = {g["lr_mult"]: g["names"] for g in method.param_groups(model, stage)}
     assert set(groups) == {0.5, 1.0}

@@ -8,7 +8,8 @@ import torch
 from vibench.engine.api import StepState
 from vibench.engine.config import load_config
 from vibench.errors import VibenchError
-from vibench.methods.bit import BITMethod, query_latency
+from vibench.engine.latency import measure_query_latency as query_latency
+from vibench.methods.bit import BITMethod
 from vibench.registry import get_method_class
 
 

@@ -1,6 +1,7 @@
 """BIT coarse-to-fine inference: top-K after exclusion, candidates first by Psi, rest in coarse order."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -90,3 +91,72 @@ def test_orient_puts_each_image_in_its_modality_stream():
     g = torch.full((2, 1, 1), 2.0)
     v, i = _orient(q, g, torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]))
     assert v.flatten().tolist() == [2.0, 1.0] and i.flatten().tolist() == [1.0, 2.0]
+
+
+class _PairModel(nn.Module):
+    """tokens(x) = x[:, :1, 0, :2] (1 token of width 2); decoder: logit = 0, pooled = the tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :1, 0, :2]
+
+    def decoder(self, v: torch.Tensor, i: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logit": self.w.expand(v.shape[0]), "pooled_v": v.mean(1), "pooled_i": i.mean(1)}
+
+
+def test_decoder_losses_build_pairs_labels_and_ac_inputs():
+    import math
+
+    from vibench.methods.losses.contrastive import aggregation_contrastive_loss
+
+    m = object.__new__(BITMethod)
+    m.cfg = {}
+    m.opts = _merged({})
+    vis = torch.zeros(2, 3, 1, 2)
+    vis[0, 0, 0] = torch.tensor([1.0, 0.0])
+    vis[1, 0, 0] = torch.tensor([0.0, 1.0])
+    ir = torch.zeros(3, 3, 1, 2)
+    ir[0, 0, 0] = torch.tensor([1.0, 1.0])
+    ir[1, 0, 0] = torch.tensor([-1.0, 0.0])
+    ir[2, 0, 0] = torch.tensor([0.0, -1.0])
+    batch = {"vis": vis, "ir": ir, "vis_label": torch.tensor([0, 1]), "ir_label": torch.tensor([1, 0, 1])}
+    terms = m.decoder_losses(_PairModel(), batch)
+    assert terms["pair"].item() == pytest.approx(math.log(2))  # Psi = 0.5 for all 6 pairs
+    # L_AC inputs: visible members (repeat_interleave) then infrared members (repeat)
+    feats = torch.cat([vis[:, 0, 0].repeat_interleave(3, 0), ir[:, 0, 0].repeat(2, 1)])
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1])
+    mods = torch.tensor([0] * 6 + [1] * 6)
+    want = 0.6 * aggregation_contrastive_loss(feats, labels, mods, tau=1 / 16)
+    assert terms["ac"].item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_refine_cache_reuses_scores_and_matches_uncached():
+    calls = []
+
+    class Counting(_FakeDecoder):
+        def forward(self, v, i):
+            calls.append(v.shape[0])
+            return super().forward(v, i)
+
+    model = _FakeModel()
+    model.decoder = Counting(2, 3)
+    dist = torch.tensor([[0.1, 0.5, 0.3, 0.9, 0.2, 0.7], [0.6, 0.1, 0.2, 0.3, 0.4, 0.5]])
+    excl = torch.zeros(2, 6, dtype=torch.bool)
+    gallery = {"tokens": _tokens([5.0, 1.0, 9.0, 4.0, 2.0, 3.0]), "ir": torch.zeros(6, 1)}
+    query = {"tokens": _tokens([0.5, 0.25]), "ir": torch.ones(2, 1)}
+    cached = _method(k=3)
+    out1 = cached.refine(model, query, gallery, dist, excl)
+    n1 = sum(calls)
+    # a second protocol/trial with a gallery subset in another order: only the two pairs not seen
+    # before ((q0, g1) and (q1, g4)) reach the decoder
+    sub = [4, 2, 1, 5]
+    g2 = {"tokens": gallery["tokens"][sub], "ir": gallery["ir"][sub]}
+    out2 = cached.refine(model, query, g2, dist[:, sub], excl[:, sub])
+    assert n1 == 6 and sum(calls) == n1 + 2
+    uncached = _method(k=3)
+    uncached.opts["refine"]["cache_pairs"] = 0
+    assert torch.equal(out1, uncached.refine(model, query, gallery, dist, excl))
+    assert torch.equal(out2, uncached.refine(model, query, g2, dist[:, sub], excl[:, sub]))

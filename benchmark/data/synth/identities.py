@@ -6,7 +6,7 @@ Following MixER's split of identity cues (MixER.txt, Fig. 1b), an identity has
   bag), which show in both modalities as shape, luminance and texture;
 * visible-only cues: the colour of each body part;
 * infrared-only cues: the material / thermal intensity of each body part, mixed with the part's
-  visible luminance (0.3 material + 0.65 luminance): the grey levels of both modalities are
+  visible luminance (0.15 material + 0.8 luminance): the grey levels of both modalities are
   related, but a visible colour does not fix the infrared intensity.
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ def sample_identities(rng: np.random.Generator, n: int) -> Identities:
     # Infrared: the part's visible luminance plus a material term unseen in visible light.
     luma = colours @ _LUMA
     material = rng.uniform(0.10, 0.85, (n, N_PARTS)).astype(np.float32)
-    thermal = np.clip(0.3 * material + 0.65 * luma + 0.05, 0, 1)
+    thermal = np.clip(0.15 * material + 0.8 * luma + 0.05, 0, 1)
     thermal[:, SKIN] = rng.uniform(0.70, 0.92, n)
     thermal[:, HAIR] = rng.uniform(0.25, 0.50, n)
     # The pattern shows in infrared as a texture: a clear intensity step from the garment.

@@ -51,7 +51,7 @@ def sample_poses(rng: np.random.Generator, n: int) -> Poses:
     return Poses(
         cx=rng.normal(0.0, 0.035, n).astype(np.float32),
         top=rng.uniform(0.02, 0.08, n).astype(np.float32),
-        scale=rng.uniform(0.92, 1.04, n).astype(np.float32),
+        scale=rng.uniform(0.96, 1.03, n).astype(np.float32),
         flip=rng.choice(np.array([-1.0, 1.0], dtype=np.float32), n),
         back=rng.random(n) < 0.5,
         stride=rng.uniform(-1.0, 1.0, n).astype(np.float32),
