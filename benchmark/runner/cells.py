@@ -43,6 +43,8 @@ class CellPlan:
     protocols: tuple[tuple[str, tuple[int, ...]], ...]
     config: str = "tiny"
     overrides: tuple[str, ...] = field(default=())
+    #: also evaluate the freshly initialised model (same seed) as a learnability reference
+    untrained_reference: bool = False
 
     @property
     def protocol_names(self) -> list[str]:
@@ -53,12 +55,13 @@ class CellPlan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.cell.to_dict(), "protocols": {n: list(t) for n, t in self.protocols},
-                "config": self.config, "overrides": list(self.overrides)}
+                "config": self.config, "overrides": list(self.overrides),
+                "untrained_reference": self.untrained_reference}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellPlan":
         return cls(Cell.from_dict(d["cell"]), tuple((n, tuple(t)) for n, t in d["protocols"].items()),
-                   d.get("config", "tiny"), tuple(d.get("overrides", ())))
+                   d.get("config", "tiny"), tuple(d.get("overrides", ())), bool(d.get("untrained_reference", False)))
 
 
 def plan_cells(
@@ -70,6 +73,7 @@ def plan_cells(
     overrides: Sequence[str] = (),
     max_trials: int | None = None,
     regdb_splits: Sequence[int] | None = None,
+    untrained_reference: bool = False,
 ) -> list[CellPlan]:
     """Expand methods x protocols x seeds into cells.
 
@@ -104,6 +108,6 @@ def plan_cells(
                             trials = trials[:max_trials]
                         add(Cell(method, target.dataset, variant, 0, seed), target.name, trials)
     return [
-        CellPlan(cell, tuple(sorted(protos.items())), config, tuple(overrides))
+        CellPlan(cell, tuple(sorted(protos.items())), config, tuple(overrides), untrained_reference)
         for cell, protos in sorted(wanted.items())
     ]

@@ -41,6 +41,8 @@ def _split_csv(value: str | None) -> list[str]:
 @click.option("--max-trials", type=int, default=None, help="Evaluate only the first N gallery trials of SYSU/LLCM protocols.")
 @click.option("--regdb-splits", default=None, help="Comma-separated RegDB splits to run (default: the suite's, else all 10).")
 @click.option("--plugins", default=None, help="Comma-separated modules to import that register extra methods.")
+@click.option("--untrained-reference/--no-untrained-reference", default=None,
+              help="Also evaluate each cell's untrained model (same seed) as a learnability reference (default: on for the smoke suite).")
 @click.option("--dry-run", is_flag=True, help="Print the planned cells and exit.")
 def run_cmd(**opts: Any) -> None:
     """Train, extract and evaluate every selected method on every selected protocol.

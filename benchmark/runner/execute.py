@@ -84,7 +84,8 @@ def _summary_rows(plan: CellPlan, cd: CellDir) -> list[dict[str, Any]]:
         path = cd.metrics_path(name)
         if path.exists():
             m = read_json(path)
-            rows.append({"protocol": name, **m.get("summary", {}), "trials": sorted(int(t) for t in m["trials"])})
+            rows.append({"protocol": name, **m.get("summary", {}), "trials": sorted(int(t) for t in m["trials"]),
+                         "untrained": (m.get("untrained") or {}).get("summary")})
     return rows
 
 
@@ -145,10 +146,18 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
     feats = runtime.features_for(trained, test_records, root, device=device, cache=cd.features_path)
     timings["extract_s"] = time.perf_counter() - t0
 
+    reference = None
+    if plan.untrained_reference:
+        say("untrained reference")
+        t0 = time.perf_counter()
+        base = runtime.untrained_model(cell.method, cfg, cell.dataset, trained.inner.num_classes, seed=cell.seed, device=device)
+        reference = (base, runtime.features_for(base, test_records, root, device=device, cache=cd.root / "features_untrained.npz"))
+        timings["untrained_s"] = time.perf_counter() - t0
+
     say("evaluate")
     t0 = time.perf_counter()
     for name, trials in todo.items():
-        _evaluate_protocol(cd, specs[name], trials, lists, feats, trained, device)
+        _evaluate_protocol(cd, specs[name], trials, lists, feats, trained, device, reference)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     model_json = cd.root / "model.json"
@@ -164,8 +173,11 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
 
 
 def _evaluate_protocol(cd: CellDir, spec: Any, trials: tuple[int, ...], lists: dict, feats: Any, trained: Any,
-                       device: str) -> None:
-    """Evaluate the missing trials of one protocol; rankings first, the metrics file last."""
+                       device: str, reference: tuple[Any, Any] | None = None) -> None:
+    """Evaluate the missing trials of one protocol; rankings first, the metrics file last.
+
+    With `reference` (the untrained model and its features) the same trials are also scored
+    for the untrained model and stored under "untrained" (no rankings kept for it)."""
     from vibench.metrics.pipeline import evaluate_lists
     from vibench.metrics.rankings import save_rankings
 
@@ -186,14 +198,27 @@ def _evaluate_protocol(cd: CellDir, spec: Any, trials: tuple[int, ...], lists: d
             device=device,
         )
         save_rankings(cd.rankings_path(spec.name, t), rankings)
-        doc["trials"][str(t)] = {
-            "cmc": [float(x) for x in np.asarray(result.cmc)],
-            "mAP": float(result.mAP), "mINP": float(result.mINP),
-            "num_valid": int(result.num_valid), "num_query": len(pl.query), "num_gallery": len(pl.gallery),
-            "list_sha256": pl.sha256, "padded_queries": int(getattr(result, "padded_queries", 0)),
-        }
+        doc["trials"][str(t)] = _trial_record(result, pl)
+        if reference is not None:
+            base, base_feats = reference
+            qb = base_feats.select([r.path for r in pl.query])
+            gb = base_feats.select([r.path for r in pl.gallery])
+            base_result, _ = evaluate_lists(spec, pl, qb, gb, distance_fn=base.method.distance,
+                                            refine_fn=base.refine_for(qb, gb), device=device)
+            doc.setdefault("untrained", {"trials": {}})["trials"][str(t)] = _trial_record(base_result, pl)
     doc["summary"] = summarize_trials(doc["trials"])
+    if "untrained" in doc:
+        doc["untrained"]["summary"] = summarize_trials(doc["untrained"]["trials"])
     write_json_atomic(path, doc)
+
+
+def _trial_record(result: Any, pl: Any) -> dict[str, Any]:
+    return {
+        "cmc": [float(x) for x in np.asarray(result.cmc)],
+        "mAP": float(result.mAP), "mINP": float(result.mINP),
+        "num_valid": int(result.num_valid), "num_query": len(pl.query), "num_gallery": len(pl.gallery),
+        "list_sha256": pl.sha256, "padded_queries": int(getattr(result, "padded_queries", 0)),
+    }
 
 
 def summarize_trials(trials: dict[str, dict[str, Any]]) -> dict[str, float]:

@@ -37,13 +37,15 @@ class RunOptions:
     regdb_splits: tuple[int, ...] | None = None
     plugins: tuple[str, ...] = ()
     dry_run: bool = False
+    untrained_reference: bool = False
 
     @classmethod
     def for_suite(cls, name: str, **kw: Any) -> "RunOptions":
         suite = get_suite(name)
         opts = cls(methods=suite.methods, protocols=suite.protocols, suite=name, config=suite.config,
                    overrides=suite.overrides, synthetic_scale=suite.synthetic_scale or "tiny",
-                   max_trials=suite.max_trials, regdb_splits=suite.regdb_splits)
+                   max_trials=suite.max_trials, regdb_splits=suite.regdb_splits,
+                   untrained_reference=suite.untrained_reference)
         for key, value in kw.items():
             setattr(opts, key, value)
         return opts
@@ -78,6 +80,8 @@ class RunOptions:
                                                    "timeout_min": o.get("slurm_timeout_min")}.items() if v}
         opts.plugins = tuple(v.strip() for v in (o.get("plugins") or "").split(",") if v.strip())
         opts.dry_run = bool(o.get("dry_run"))
+        if o.get("untrained_reference") is not None:
+            opts.untrained_reference = bool(o["untrained_reference"])
         return opts
 
 
@@ -97,7 +101,8 @@ def plan(opts: RunOptions) -> list[CellPlan]:
     methods = resolve_methods(opts.methods)
     specs = resolve_protocols(opts.protocols)
     return plan_cells(methods, specs, seeds=opts.seeds, config=opts.config, overrides=opts.overrides,
-                      max_trials=opts.max_trials, regdb_splits=opts.regdb_splits)
+                      max_trials=opts.max_trials, regdb_splits=opts.regdb_splits,
+                      untrained_reference=opts.untrained_reference)
 
 
 def run_matrix(opts: RunOptions) -> int:
@@ -163,14 +168,16 @@ class Progress:
 
 def print_summary(outcomes: list[dict[str, Any]], elapsed: float) -> None:
     """The summary table: one line per (cell, protocol) with R1/mAP/mINP in percent."""
-    lines = [("cell", "protocol", "R1", "R10", "mAP", "mINP", "status", "time")]
+    lines = [("cell", "protocol", "R1", "R10", "mAP", "mINP", "R1/mAP untrained", "status", "time")]
     for o in outcomes:
         cell = o["cell"]["cell_id"]
         if not o["rows"]:
-            lines.append((cell, "—", "—", "—", "—", "—", o["status"], f"{o['seconds']:.0f}s"))
+            lines.append((cell, "—", "—", "—", "—", "—", "—", o["status"], f"{o['seconds']:.0f}s"))
         for r in o["rows"]:
+            base = r.get("untrained")
+            ref = f"{100 * base['rank1']:.2f}/{100 * base['mAP']:.2f}" if base else "—"
             lines.append((cell, r["protocol"], f"{100 * r['rank1']:.2f}", f"{100 * r['rank10']:.2f}",
-                          f"{100 * r['mAP']:.2f}", f"{100 * r['mINP']:.2f}", o["status"], f"{o['seconds']:.0f}s"))
+                          f"{100 * r['mAP']:.2f}", f"{100 * r['mINP']:.2f}", ref, o["status"], f"{o['seconds']:.0f}s"))
     widths = [max(len(str(row[i])) for row in lines) for i in range(len(lines[0]))]
     for i, row in enumerate(lines):
         click.echo("  ".join(str(c).ljust(widths[j]) for j, c in enumerate(row)))

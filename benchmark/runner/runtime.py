@@ -66,6 +66,14 @@ def train_or_load(method: str, cfg: dict[str, Any], index: DatasetIndex, split: 
     return Trained(inner)
 
 
+def untrained_model(method: str, cfg: dict[str, Any], dataset: str, num_classes: int, *, seed: int,
+                    device: str) -> Trained:
+    """The freshly initialised model, seeded as training seeds it: the learnability reference."""
+    from vibench.engine.trainer import untrained
+
+    return Trained(untrained(method, cfg, dataset, num_classes, seed=seed, device=device))
+
+
 class FeatureTable:
     """Named test embeddings keyed by image path (the cell's features.npz)."""
 

@@ -27,6 +27,7 @@ class Suite:
     max_trials: int | None = None
     overrides: tuple[str, ...] = field(default=())
     budget_seconds: int | None = None
+    untrained_reference: bool = False
 
     def describe(self) -> str:
         data = f"synthetic '{self.synthetic_scale}' data" if self.synthetic_scale else "real data (--data-root)"
@@ -34,6 +35,8 @@ class Suite:
         trials = "all gallery trials" if self.max_trials is None else f"the first {self.max_trials} gallery trials"
         budget = f"; budget {self.budget_seconds // 60} min on 2 CPU cores" if self.budget_seconds else ""
         extra = f"; overrides {list(self.overrides)}" if self.overrides else ""
+        if self.untrained_reference:
+            extra += "; untrained-model reference evaluated"
         return (f"{self.name}: {self.description}\n  methods: {self.methods}\n  protocols: {self.protocols}\n"
                 f"  config: {self.config} on {data}; {splits}; {trials}{extra}{budget}")
 
@@ -48,6 +51,7 @@ SUITES: dict[str, Suite] = {
         synthetic_scale="tiny",
         regdb_splits=(1,),
         budget_seconds=15 * 60,
+        untrained_reference=True,
     ),
     "ci": Suite(
         name="ci",
