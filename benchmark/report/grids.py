@@ -22,7 +22,7 @@ from vibench.errors import VibenchError
 from vibench.io import sha256_bytes, write_bytes_atomic
 from vibench.report.store import CellRecord, StoreSummary
 
-INDEX_KEYS = ("topk", "indices", "ranked", "ranking", "gallery_index", "order")
+INDEX_KEYS = ("topk_index", "topk", "indices", "ranked", "ranking", "gallery_index", "order")
 THUMB = (48, 96)
 BORDER = 4
 GREEN, RED, BLUE = (0, 160, 0), (210, 0, 0), (40, 90, 220)

@@ -263,7 +263,7 @@ def model_stats(summary: StoreSummary) -> list[dict[str, Any]]:
         device = str(lat.get("device") or c.spec.get("device") or "unknown")
         flops = m.get("flops")
         if isinstance(flops, dict):
-            flops = flops.get("total", flops.get("flops"))
+            flops = flops.get("per_image", flops.get("total", flops.get("flops")))
         key = (c.method, device)
         row = rows.setdefault(key, {
             "method": c.method, "device": device,
