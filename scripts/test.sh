@@ -10,8 +10,4 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 export VIBENCH_CACHE="${VIBENCH_CACHE:-$PWD/.cache/vibench}"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
-if [ -f results/baselines/ci.json ]; then
-  .venv/bin/vibench check --baseline results/baselines/ci.json
-else
-  echo "note: results/baselines/ci.json not committed yet; regression check skipped" >&2
-fi
+.venv/bin/vibench check --baseline results/baselines/ci.json
