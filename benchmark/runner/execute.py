@@ -91,8 +91,6 @@ def _summary_rows(plan: CellPlan, cd: CellDir) -> list[dict[str, Any]]:
 
 def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data: DataSources, device: str,
          say: Callable[[str], None]) -> None:
-    import torch
-
     from vibench.data import load_dataset
     from vibench.runner import runtime
     from vibench.protocols import apply_training_variant, build_lists, get_protocol
@@ -169,7 +167,6 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
     runs = old.get("runs", []) + [timings]
     write_json_atomic(cd.root / "timings.json", {"runs": runs, "device": device})
     cd.mark_done(sorted(set(cd.done_protocols()) | {n for n, _ in plan.protocols}))
-    del torch
 
 
 def _evaluate_protocol(cd: CellDir, spec: Any, trials: tuple[int, ...], lists: dict, feats: Any, trained: Any,

@@ -2,9 +2,9 @@
 
 Layout (docs/ARCHITECTURE.md, "Result store")::
 
-    <out>/cells/<cell_id>/spec.json, checkpoint.pt, features.npz, metrics/<protocol>.json,
+    <out>/cells/<cell_id>/spec.json, features.npz, metrics/<protocol>.json,
                           rankings/<protocol>/trial-<t>.npz, model.json, timings.json, DONE
-    <out>/cells/<cell_id>/train/       epoch checkpoints used to resume an interrupted training
+    <out>/cells/<cell_id>/train/       the engine's work directory: last.pt (resume), model.pt
     <out>/cells/<cell_id>/error.txt    traceback of the last failure (removed on success)
 
 A metrics file is the completion marker of one protocol (its rankings are written before it);
@@ -41,10 +41,6 @@ class CellDir:
     @property
     def done_path(self) -> Path:
         return self.root / "DONE"
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.root / "checkpoint.pt"
 
     @property
     def features_path(self) -> Path:
@@ -124,14 +120,3 @@ def iter_cell_dirs(out: Path, *, done_only: bool = True) -> Iterator[CellDir]:
         if path.is_dir() and (not done_only or (path / "DONE").exists()):
             yield CellDir(path)
 
-
-def collect_metrics(out: Path) -> list[dict[str, Any]]:
-    """One row per (completed cell, protocol): the cell fields plus the metrics summary."""
-    rows: list[dict[str, Any]] = []
-    for cd in iter_cell_dirs(out):
-        spec = read_json(cd.spec_path)
-        for path in sorted((cd.root / "metrics").glob("*.json")):
-            m = read_json(path)
-            rows.append({**spec["cell"], "protocol": m["protocol"], "trials": sorted(int(t) for t in m["trials"]),
-                         **m["summary"]})
-    return rows
