@@ -102,15 +102,13 @@ class AGW(Method):
     config_dir = Path(__file__).resolve().parent / "configs" / "agw"
 
     def build_model(self, num_classes: int) -> nn.Module:
-        m = self.cfg.get("model") or {}
+        m = self.section("model")
         return AGWNet(
             num_classes,
-            backbone=m.get("backbone", "resnet50"),
-            last_stride=int(m.get("last_stride", 1)),
+            **self.resnet_options(),
             non_local=list(m.get("non_local", [0, 2, 3, 0])),
             nl_inner=m.get("nl_inner", "half"),
             gem_p=float(m.get("gem_p", 3.0)),
-            weights=m.get("weights"),
         )
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:

@@ -141,18 +141,13 @@ class AMINet(Method):
     paper = "Jia & Armour, AMINet: Adaptive Modality Interaction Network for Visible-Infrared Person Re-Identification"
     config_dir = Path(__file__).resolve().parent / "configs" / "aminet"
 
-    def _section(self) -> dict[str, Any]:
-        return dict(self.cfg.get("aminet") or {})
-
     def build_model(self, num_classes: int) -> nn.Module:
-        m = self.cfg.get("model") or {}
-        a = self._section()
+        m = self.section("model")
+        a = self.section()
         part_size = a.get("part_size")
         return AMINetNet(
             num_classes,
-            backbone=m.get("backbone", "resnet50"),
-            last_stride=int(m.get("last_stride", 1)),
-            weights=m.get("weights"),
+            **self.resnet_options(),
             gem_p=float(m.get("gem_p", 3.0)),
             upper_ratio=float(a.get("upper_ratio", 0.5)),
             part_size=tuple(part_size) if part_size else None,

@@ -112,17 +112,11 @@ class PMCM(Method):
     paper = "Qian, Lin, Du, Visible-Infrared Person Re-Identification via Patch-Mixed Cross-Modality Learning, Pattern Recognition 157:110873, 2025"
     config_dir = Path(__file__).resolve().parent / "configs" / "pmcm"
 
-    def _section(self) -> dict[str, Any]:
-        return dict(self.cfg.get("pmcm") or {})
-
     def build_model(self, num_classes: int) -> nn.Module:
-        m = self.cfg.get("model") or {}
-        s = self._section()
+        s = self.section()
         return PMCMNet(
             num_classes,
-            backbone=m.get("backbone", "resnet50"),
-            last_stride=int(m.get("last_stride", 1)),
-            weights=m.get("weights"),
+            **self.resnet_options(),
             parts=int(s.get("parts", 4)),
             mam_after=list(s.get("mam_after", [3, 4])),
             mam_reduction=int(s.get("mam_reduction", 16)),
@@ -134,11 +128,11 @@ class PMCM(Method):
 
     def mu(self, state: StepState) -> float:
         """The part/PMML weight mu at this epoch (Sec. 4.1.3, Table 5)."""
-        s = self._section()
+        s = self.section()
         return mu_ramp(state.epoch, float(s.get("mu_max", 0.5)), float(s.get("mu_ramp_epochs", 50)))
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
-        s = self._section()
+        s = self.section()
         lc = self.cfg.get("loss") or {}
         vis, ir = batch["vis"], batch["ir"]
         y = batch["vis_label"]

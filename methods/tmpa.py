@@ -150,17 +150,12 @@ class TMPA(Method):
     paper = "Guo et al., Transferring Modality-Aware Pedestrian Attentive Learning for Visible-Infrared Person Re-identification"
     config_dir = Path(__file__).resolve().parent / "configs" / "tmpa"
 
-    def _section(self) -> dict[str, Any]:
-        return dict(self.cfg.get("tmpa") or {})
-
     def build_model(self, num_classes: int) -> nn.Module:
-        m = self.cfg.get("model") or {}
-        t = self._section()
+        m = self.section("model")
+        t = self.section()
         return TMPANet(
             num_classes,
-            backbone=m.get("backbone", "resnet50"),
-            last_stride=int(m.get("last_stride", 1)),
-            weights=m.get("weights"),
+            **self.resnet_options(),
             gem_p=float(m.get("gem_p", 3.0)),
             split_stage=int(t.get("split_stage", 2)),
             share_specific_conv=bool(t.get("share_specific_conv", False)),
@@ -171,7 +166,7 @@ class TMPA(Method):
         )
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
-        t = self._section()
+        t = self.section()
         lc = self.cfg.get("loss") or {}
         vis, ir = batch["vis"], batch["ir"]
         y = batch["vis_label"]

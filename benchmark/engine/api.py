@@ -89,6 +89,21 @@ class Method(abc.ABC):
         self.cfg = cfg
         self.dataset = dataset
 
+    # ---- config helpers --------------------------------------------------------------------
+    def section(self, key: str | None = None) -> dict[str, Any]:
+        """A copy of config section `key`; by default the method's own section (``cfg[self.name]``)."""
+        return dict(self.cfg.get(key or self.name) or {})
+
+    def resnet_options(self) -> dict[str, Any]:
+        """The ``model:`` keys every ResNet-based method reads the same way: backbone, last_stride
+        and weights (defaults: resnet50, last stride 1, the config's weights or random init)."""
+        m = self.section("model")
+        return {
+            "backbone": m.get("backbone", "resnet50"),
+            "last_stride": int(m.get("last_stride", 1)),
+            "weights": m.get("weights"),
+        }
+
     # ---- model -----------------------------------------------------------------------------
     @abc.abstractmethod
     def build_model(self, num_classes: int) -> nn.Module:

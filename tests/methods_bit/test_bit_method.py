@@ -101,10 +101,16 @@ def test_paper_config_parameter_counts_pinned():
     assert sum(p.numel() for p in net.decoder.parameters()) == 47_315_457
 
 
+def test_refine_k_is_50_in_the_paper_config_and_10_in_tiny() -> None:
+    assert get_method_class("bit")(load_config("bit", "paper", "sysu"), "sysu").refine_k == 50
+    for dataset in ("sysu", "regdb", "llcm"):
+        assert get_method_class("bit")(load_config("bit", "tiny", dataset), dataset).refine_k == 10
+
+
 def test_query_latency_runs_for_bit_and_pmt(tiny):
     m, net = tiny
     r = query_latency(m, net, gallery=8, warmup=1, repeats=2)
-    assert r["ms_per_query"] > 0 and r["refine_k"] == 50 and r["device"].startswith("cpu")
+    assert r["ms_per_query"] > 0 and r["refine_k"] == m.refine_k == 10 and r["device"].startswith("cpu")
     pmt = get_method_class("pmt")(m.pmt.cfg, "sysu")
     r2 = query_latency(pmt, net.encoder, gallery=8, warmup=1, repeats=2)
     assert r2["ms_per_query"] > 0 and r2["refine_k"] is None
