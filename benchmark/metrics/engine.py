@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from vibench.metrics.rules import Rule, Side, block_mask
+from vibench.metrics.topk import stable_topk_block
 from vibench.metrics.stats import RankStats
 
 #: default element budgets: rows of the distance block x gallery size, and temporaries per chunk.
@@ -424,26 +425,10 @@ def _ufirst_exact(
 
 
 def _topk_block(dist: torch.Tensor, removed: torch.Tensor | None, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """First k items of each row's list after exclusion, ordered by (distance, index).
-
-    topk does not order ties; rows where a tie straddles the cut are redone with a stable sort.
-    """
-    B, ng = dist.shape
-    k = min(k, ng)
+    """First k items of each row's list after exclusion, ordered by (distance, index); excluded
+    items (and rows shorter than k) are index -1 with distance inf."""
     masked = dist if removed is None else dist.masked_fill(removed, float("inf"))
-    vals, idx = torch.topk(masked, k, dim=1, largest=False, sorted=True)
-    # order (value, index) lexicographically: sort by index, then stable by value
-    idx, o = torch.sort(idx, dim=1)
-    vals = torch.gather(vals, 1, o)
-    vals, o = torch.sort(vals, dim=1, stable=True)
-    idx = torch.gather(idx, 1, o)
-    cut = vals[:, -1:]
-    straddle = (masked == cut).sum(1) != (vals == cut).sum(1)
-    if bool(straddle.any()):
-        rows = straddle.nonzero(as_tuple=True)[0]
-        sv, si = torch.sort(masked[rows], dim=1, stable=True)
-        vals[rows] = sv[:, :k]
-        idx[rows] = si[:, :k]
+    vals, idx = stable_topk_block(masked, k)
     removed = torch.isinf(vals)
     idx = idx.masked_fill(removed, -1)
     return idx.cpu().numpy(), vals.double().cpu().numpy()

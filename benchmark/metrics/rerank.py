@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import torch
 
 from vibench.errors import VibenchError, unknown_name
+from vibench.metrics.topk import stable_topk
 
 #: SAAI AIM (k1, k2) per setting (protocols.md §6.2 table; SAAI engine/__init__.py).
 AIM_PRESETS: dict[str, tuple[int, int]] = {
@@ -33,32 +34,6 @@ AIM_PRESETS: dict[str, tuple[int, int]] = {
 
 #: k-reciprocal defaults everywhere (torchreid, MPANet, the original code): k1=20, k2=6, λ=0.3.
 KRECIP_DEFAULTS: dict[str, float] = {"k1": 20, "k2": 6, "lambda": 0.3}
-
-
-def stable_topk(mat: torch.Tensor, k: int, *, largest: bool = False, block: int = 1024) -> torch.Tensor:
-    """Indices of the first k entries of every row in a stable order (value, then column index).
-
-    Rows are processed in blocks; rows where a tie straddles the cut are redone with a full
-    stable sort, so the result is deterministic and equals ``argsort(kind="stable")[:, :k]``.
-    """
-    n, m = mat.shape
-    k = min(k, m)
-    out = torch.empty(n, k, dtype=torch.int64, device=mat.device)
-    for a in range(0, n, block):
-        x = mat[a:a + block]
-        if largest:
-            x = -x
-        vals, idx = torch.topk(x, k, dim=1, largest=False, sorted=True)
-        idx, o = torch.sort(idx, dim=1)
-        vals = torch.gather(vals, 1, o)
-        vals, o = torch.sort(vals, dim=1, stable=True)
-        idx = torch.gather(idx, 1, o)
-        cut = vals[:, -1:]
-        straddle = ((x == cut).sum(1) != (vals == cut).sum(1)).nonzero(as_tuple=True)[0]
-        if straddle.numel():
-            idx[straddle] = torch.sort(x[straddle], dim=1, stable=True)[1][:, :k]
-        out[a:a + block] = idx
-    return out
 
 
 def _reciprocal(rank: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
