@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -64,6 +65,23 @@ def save_npz_atomic(path: str | os.PathLike[str], **arrays: Any) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     write_bytes_atomic(path, buf.getvalue())
+
+
+def read_npz(path: str | os.PathLike[str], kind: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` (no pickled objects), read at once and the file closed.
+
+    `kind` names the content in the errors: "<path>: no such <kind> file", "<path>: not a
+    readable <kind> .npz (<reason>)"."""
+    from vibench.errors import VibenchError
+
+    path = Path(path)
+    if not path.is_file():
+        raise VibenchError(f"{path}: no such {kind} file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise VibenchError(f"{path}: not a readable {kind} .npz ({exc})") from exc
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

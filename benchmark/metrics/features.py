@@ -12,7 +12,6 @@ Images of a protocol's lists that are missing from ``paths`` are an error (listi
 """
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from vibench.errors import VibenchError
+from vibench.io import read_npz
 
 
 @dataclass
@@ -46,13 +46,7 @@ class FeatureFile:
 def load_features(path: str | Path) -> FeatureFile:
     """Read and validate a features file (see the module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise VibenchError(f"{path}: no such features file")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise VibenchError(f"{path}: not a readable .npz of 'paths' and 'features' ({exc})") from exc
+    data = read_npz(path, "features")
     for key in ("paths", "features"):
         if key not in data:
             raise VibenchError(f"{path}: missing array {key!r}; expected 'paths' (N str) and 'features' (N x D float)")

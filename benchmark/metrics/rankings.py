@@ -28,7 +28,6 @@ same function `vibench.evaluate` ends with, so re-scoring is bit-exact.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from vibench.errors import VibenchError
-from vibench.io import save_npz_atomic
+from vibench.io import read_npz, save_npz_atomic
 from vibench.metrics.stats import EvalResult, RankStats, finalize
 
 SCHEMA_VERSION = 1
@@ -80,13 +79,7 @@ def save_rankings(path: str | Path, rankings: Rankings) -> None:
 def load_rankings(path: str | Path) -> Rankings:
     """Read and check a rankings file; any problem raises VibenchError naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise VibenchError(f"{path}: no such rankings file")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise VibenchError(f"{path}: not a readable rankings .npz ({exc})") from exc
+    data = read_npz(path, "rankings")
     missing = [k for k in ("meta",) + _ARRAYS if k not in data]
     if missing:
         raise VibenchError(f"{path}: missing arrays {', '.join(missing)} (expected a vibench rankings file)")
