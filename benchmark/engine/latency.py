@@ -48,6 +48,22 @@ def _input_size(cfg: Mapping[str, Any]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+def _timing_setup(method: Method, model: nn.Module, device: str | torch.device,
+                  input_size: tuple[int, int] | None) -> tuple[torch.device, tuple[int, int], nn.Module, bool]:
+    """(device, input size, the model on it in eval mode, AMP on?) as both latency measurements
+    use them: bf16 autocast only on CUDA and only when the config enables AMP."""
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    size = input_size or _input_size(method.cfg)
+    amp = dev.type == "cuda" and bool(method.cfg.get("amp", True))
+    return dev, size, model.to(dev).eval(), amp
+
+
+def _sync(dev: torch.device) -> None:
+    """Wait for queued CUDA work so wall-clock times cover it (a no-op elsewhere)."""
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
 def count_parameters(model: nn.Module, method: Method | None = None, input_size: tuple[int, int] | None = None) -> dict[str, int]:
     """{"registered": n, "effective": n}; `effective` needs `method` (else equals registered).
 
@@ -108,29 +124,21 @@ def measure_latency(
     input_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Median wall time of one :meth:`Method.embed` call on `batch` images, per image (ms)."""
-    dev = torch.device(device) if not isinstance(device, torch.device) else device
-    size = input_size or _input_size(method.cfg)
-    model = model.to(dev).eval()
-    amp = dev.type == "cuda" and bool(method.cfg.get("amp", True))
+    dev, size, model, amp = _timing_setup(method, model, device, input_size)
     channels_last = dev.type == "cuda" and bool(method.cfg.get("channels_last", True))
     x = torch.randn((batch, 3, *size), device=dev, generator=None)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
     times = []
     with torch.inference_mode(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
         for _ in range(warmup):
             method.embed(model, x, modality)
-        sync()
+        _sync(dev)
         for _ in range(repeats):
-            sync()
+            _sync(dev)
             t0 = time.perf_counter()
             method.embed(model, x, modality)
-            sync()
+            _sync(dev)
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     return {
@@ -188,17 +196,9 @@ def measure_query_latency(
     around each query; bf16 autocast on CUDA when the config enables AMP (the same for both
     methods). ``gallery`` = 301 is the SYSU all-search single-shot gallery size.
     """
-    dev = torch.device(device) if not isinstance(device, torch.device) else device
-    test = method.cfg.get("test") or {}
-    size = input_size or tuple(int(s) for s in (test.get("size") or (method.cfg.get("input") or {}).get("size") or (256, 128)))
-    model = model.to(dev).eval()
-    amp = dev.type == "cuda" and bool(method.cfg.get("amp", True))
+    dev, size, model, amp = _timing_setup(method, model, device, input_size)
     g_mod = "visible" if query_modality == "infrared" else "infrared"
     gen = torch.Generator().manual_seed(0)
-
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
 
     with torch.inference_mode(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
         g_emb: dict[str, list[torch.Tensor]] = {}
@@ -213,13 +213,13 @@ def measure_query_latency(
         queries = [torch.randn(1, 3, *size, generator=gen).to(dev) for _ in range(warmup + repeats)]
         times = []
         for i, x in enumerate(queries):
-            sync()
+            _sync(dev)
             t0 = time.perf_counter()
             q = method.embed(model, x, query_modality)
             d = method.distance(q, g, q_mods, g_mods)
             d = method.refine(model, q, g, d, excluded)
             torch.argsort(d, dim=1)
-            sync()
+            _sync(dev)
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
     med = statistics.median(times)
