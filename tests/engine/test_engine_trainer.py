@@ -23,13 +23,7 @@ OVERRIDES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # toy-sized tensors: intra-op threads only add overhead on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -15,12 +15,7 @@ from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regulari
 from vibench.registry import get_method_class
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_gem_constant_map_and_cubic_mean():

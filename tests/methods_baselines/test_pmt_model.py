@@ -12,12 +12,7 @@ from vibench.methods.losses.pmt import discriminative_center_loss, modality_shar
 from vibench.registry import get_method_class
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_dcl_by_hand():
