@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from vibench.errors import VibenchError
+from vibench.io import write_json_atomic
 from vibench.paths import RESULTS_DIR
 
 DEFAULT_OUT = RESULTS_DIR / "store"
@@ -69,23 +70,27 @@ def suites_cmd() -> None:
 
 @click.command("check")
 @click.option("--baseline", type=click.Path(path_type=Path), default=DEFAULT_BASELINE, show_default=True)
-@click.option("--tolerance", default=None, help="Absolute tolerance in fractions: 0.03, or default=0.03,mAP=0.05 (default: the baseline's).")
-@click.option("--results", type=click.Path(path_type=Path), default=None, help="Compare this result store instead of running the ci suite.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Where to run the ci suite (default: a temporary directory).")
+@click.option("--results", type=click.Path(path_type=Path), default=None, help="Check this result store instead of running the baseline's suite.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Where to run the suite (default: a temporary directory).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-def check_cmd(baseline: Path, tolerance: str | None, results: Path | None, out: Path | None, device: str) -> None:
-    """Regression check: run the ci suite (or read --results) and compare with a baseline."""
-    from vibench.runner.check import compare, flatten_results, format_rows, load_baseline, parse_tolerance
+@click.option("--exact-only", is_flag=True, help="Check only the exact part (data, protocol lists, reference features); no training.")
+@click.option("--verbose", is_flag=True, help="List every checked value, not only failures and mAP bands.")
+def check_cmd(baseline: Path, results: Path | None, out: Path | None, device: str, exact_only: bool, verbose: bool) -> None:
+    """Regression check against a calibrated baseline: exact parts bit for bit (synthetic data,
+    protocol lists, reference features, re-scored rankings), trained metrics against bands."""
+    from vibench.runner import regression as rg
 
-    base = load_baseline(baseline)
-    tol = parse_tolerance(tolerance, base.get("tolerance"))
-    if results is None:
-        results = _run_ci_suite(out, device)
-    elif not Path(results).is_dir():
-        raise VibenchError(f"--results {results}: not a directory")
-    rows = compare(base, flatten_results(results), tol)
-    click.echo(format_rows(rows))
-    bad = [r for r in rows if r.status in ("FAIL", "MISSING")]
+    base = rg.load_baseline(baseline)
+    selection = rg.Selection.from_dict(base["selection"])
+    rows = rg.check_exact(base["exact"], rg.exact_fingerprint(selection, rg.reference_dir(baseline)))
+    if not exact_only:
+        if results is None:
+            results = _run_selection(selection, out, device)
+        elif not Path(results).is_dir():
+            raise VibenchError(f"--results {results}: not a directory")
+        rows += rg.check_store(base, Path(results))
+    click.echo(rg.format_rows(rows, verbose=verbose))
+    bad = [r for r in rows if r.failed]
     click.echo(f"\n{len(rows) - len(bad)} passed, {len(bad)} failed")
     if bad:
         sys.exit(1)
@@ -93,26 +98,47 @@ def check_cmd(baseline: Path, tolerance: str | None, results: Path | None, out: 
 
 @click.command("baseline")
 @click.option("--out", "path", type=click.Path(path_type=Path), default=DEFAULT_BASELINE, show_default=True)
-@click.option("--results", type=click.Path(path_type=Path), default=None, help="Use this result store instead of running the ci suite.")
-@click.option("--tolerance", default=None, help="Tolerance stored in the baseline (default 0.03).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-def baseline_cmd(path: Path, results: Path | None, tolerance: str | None, device: str) -> None:
-    """Refresh the committed regression baseline (explicitly; `vibench check` never writes it)."""
-    from vibench.runner.check import parse_tolerance, write_baseline
+@click.option("--work", type=click.Path(path_type=Path), default=None,
+              help="Folder for the calibration runs (kept; finished runs are reused). Default: a temporary directory.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Training seeds of the calibration.")
+@click.option("--kernels", default=",".join(("native", "avx2", "scalar", "threads1")), show_default=True,
+              help="CPU kernel paths of the calibration (see docs/testing.md).")
+@click.option("--suite", default="ci", show_default=True, help="The synthetic suite the baseline covers.")
+@click.option("--methods", default=None, help="Replace the suite's methods (a baseline for your own method).")
+@click.option("--protocols", default=None, help="Replace the suite's protocols.")
+@click.option("--set", "overrides", multiple=True, help="Config override key.sub=value (repeatable).")
+def baseline_cmd(path: Path, work: Path | None, seeds: str, kernels: str, suite: str, methods: str | None,
+                 protocols: str | None, overrides: tuple[str, ...]) -> None:
+    """Calibrate and write a regression baseline: the suite under every seed x CPU kernel path,
+    bands from their spread, and the exact fingerprints (`vibench check` never writes it)."""
+    from vibench.runner import regression as rg
+    from vibench.runner.matrix import _ints
 
-    if results is None:
-        results = _run_ci_suite(None, device)
-    data = write_baseline(path, results, "ci", parse_tolerance(tolerance))
-    click.echo(f"wrote {path} ({len(data['metrics'])} metrics)")
+    selection = rg.Selection.for_suite(suite, methods=methods, protocols=protocols, overrides=overrides)
+    work = Path(work) if work else Path(tempfile.mkdtemp(prefix="vibench-calibration-"))
+    stores = rg.run_calibration(selection, work, seeds=_ints(seeds, "--seeds"), kernels=rg.parse_kernels(kernels),
+                                echo=click.echo)
+    reference = rg.reference_dir(path)
+    rg.write_reference_features(selection, reference)
+    data = rg.build_baseline(selection, stores, reference)
+    write_json_atomic(path, data)
+    bands = data["bands"]["metrics"]
+    click.echo(f"wrote {path}: {len(data['exact']['protocol_lists'])} protocol lists, "
+               f"{len(data['exact']['reference_metrics'])} reference scores, {len(bands)} bands from {len(stores)} runs "
+               f"(reference features in {reference})")
+    mean = bands.get(f"{rg.MEAN_KEY}/mAP")
+    if mean:
+        click.echo(f"mean mAP band: {100 * mean['centre']:.2f} +- {100 * (mean['hi'] - mean['centre']):.2f} points "
+                   f"(spread {100 * mean['spread']:.2f})")
 
 
-def _run_ci_suite(out: Path | None, device: str) -> Path:
-    from vibench.runner.matrix import RunOptions, run_matrix
+def _run_selection(selection: Any, out: Path | None, device: str) -> Path:
+    from vibench.runner.matrix import run_matrix
 
     target = Path(out) if out else Path(tempfile.mkdtemp(prefix="vibench-ci-"))
     start = time.perf_counter()
-    code = run_matrix(RunOptions.for_suite("ci", out=target, device=device))
-    click.echo(f"ci suite ran in {time.perf_counter() - start:.1f} s -> {target}")
+    code = run_matrix(selection.run_options(out=target, device=device))
+    click.echo(f"{selection.suite} suite ran in {time.perf_counter() - start:.1f} s -> {target}")
     if code:
-        raise VibenchError(f"the ci suite had failing cells (see {target}/cells/*/error.txt)")
+        raise VibenchError(f"the {selection.suite} suite had failing cells (see {target}/cells/*/error.txt)")
     return target

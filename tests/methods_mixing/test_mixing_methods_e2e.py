@@ -80,4 +80,5 @@ def test_beats_untrained(name, toy, tmp_path_factory) -> None:
     cfg, trained, base = _trained(name, toy, tmp_path_factory)
     r1, m_ap = _scores(trained.method, trained.model, toy, cfg)
     r1_base, m_ap_base = _scores(base.method, base.model, toy, cfg)
+    print("LEARN toy", name, r1, m_ap, r1_base, m_ap_base)
     assert m_ap > m_ap_base + 0.02 and r1 >= r1_base, (r1, m_ap, r1_base, m_ap_base)
