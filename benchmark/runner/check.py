@@ -46,17 +46,16 @@ class CheckRow:
 
 
 def flatten_results(results_dir: Path) -> dict[str, float]:
-    """`<cell_id>/<protocol>/<metric>` -> value for every completed cell of a result store."""
-    from vibench.runner.store import iter_cell_dirs
+    """`<cell directory>/<protocol>/<metric>` -> value for every completed cell of a result store."""
+    from vibench.store import iter_completed_cells
 
     flat: dict[str, float] = {}
-    for cd in iter_cell_dirs(results_dir):
-        for path in sorted((cd.root / "metrics").glob("*.json")):
-            m = read_json(path)
+    for cell in iter_completed_cells(results_dir):
+        for protocol, m in cell.metrics.items():
             for metric in METRICS:
                 value = m.get("summary", {}).get(metric)
                 if value is not None:
-                    flat[f"{cd.root.name}/{m['protocol']}/{metric}"] = float(value)
+                    flat[f"{cell.path.name}/{protocol}/{metric}"] = float(value)
     return flat
 
 
