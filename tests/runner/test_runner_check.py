@@ -17,8 +17,9 @@ def _fake_store(root: Path, r1: float = 0.5, mAP: float = 0.4) -> Path:
     write_json_atomic(cell / "spec.json", {"cell": {"method": "agw", "dataset": "sysu", "variant": "standard",
                                                     "split": 0, "seed": 0, "cell_id": cell.name}})
     summary = {"rank1": r1, "rank5": 0.7, "rank10": 0.8, "rank20": 0.9, "mAP": mAP, "mINP": 0.2}
+    trial = {"cmc": [r1] + [0.9] * 19, "mAP": mAP, "mINP": 0.2}
     write_json_atomic(cell / "metrics" / "sysu-all-single.json",
-                      {"protocol": "sysu-all-single", "trials": {"0": {}}, "summary": summary})
+                      {"protocol": "sysu-all-single", "trials": {"0": trial}, "summary": summary})
     (cell / "DONE").write_text("{}")
     return root
 
