@@ -1,8 +1,8 @@
-"""``vibench methods list [--json]`` and ``vibench train``: thin wrappers over the engine.
+"""``vibench methods list [--json]`` and ``vibench train``.
 
-``vibench train`` trains one method on one dataset (every RegDB split unless --split), extracts
-the test features, evaluates the selected protocols and prints a table; the full method x
-protocol matrix with a result store is ``vibench run``.
+``vibench train`` is ``vibench run`` for one method on one dataset (one cell; every RegDB split
+unless --split): it trains, extracts the test features, evaluates the selected protocols into
+the result store at --out and prints the run's summary table. There is no second evaluation path.
 """
 from __future__ import annotations
 
@@ -81,70 +81,43 @@ def _paper_latency(name: str, device: str) -> dict:
 @click.option("--method", "method_name", required=True, help="Registered method name (vibench methods list).")
 @click.option("--dataset", required=True, help="sysu, regdb or llcm.")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset root; default: built-in synthetic data.")
-@click.option("--scale", default="tiny", show_default=True, help="Synthetic scale when --root is not given.")
+@click.option("--scale", type=click.Choice(["tiny", "small", "paper"]), default="tiny", show_default=True,
+              help="Synthetic scale when --root is not given.")
 @click.option("--config", "config", default="tiny", show_default=True, help="paper, tiny or a YAML file.")
 @click.option("--set", "overrides", multiple=True, help="Config override key.sub=value (repeatable).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), show_default=True, help="Output directory.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), show_default=True,
+              help="Result store directory (the format of `vibench run --out`).")
 @click.option("--protocols", "protocol_expr", default=None, help="Protocols or groups; default: the dataset's group.")
 @click.option("--split", type=int, default=None, help="One training split (RegDB 1..10); default: all.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--overwrite", type=click.Choice(["never", "missing", "always"]), default="missing", show_default=True)
 def train_cmd(method_name: str, dataset: str, root: Path | None, scale: str, config: str, overrides: tuple[str, ...],
-              device: str, out: Path, protocol_expr: str | None, split: int | None, seed: int, quiet: bool) -> None:
-    """Train METHOD on DATASET, extract features and evaluate every protocol and trial."""
-    from vibench.data import load_dataset
-    from vibench.engine.config import load_config
-    from vibench.engine.evaluation import evaluate_protocols
-    from vibench.engine.extract import extract_features
-    from vibench.engine.latency import count_parameters
-    from vibench.engine.trainer import resolve_device, train
-    from vibench.io import write_json_atomic
+              device: str, out: Path, protocol_expr: str | None, split: int | None, seed: int, overwrite: str) -> None:
+    """Train METHOD on DATASET, extract features and evaluate every protocol and trial.
+
+    The same pipeline as `vibench run` for one method and dataset (one cell, or one per RegDB
+    split), written into the result store at --out.
+    """
+    import sys
+
     from vibench.protocols import resolve_protocols
-    from vibench.registry import get_method_class
+    from vibench.runner.datasources import DATASETS
+    from vibench.runner.matrix import RunOptions, run_matrix
 
-    get_method_class(method_name)
-    dev = resolve_device(device)
-    if root is None:
-        from vibench.data.synth import ensure_synthetic
+    if dataset not in DATASETS:
+        from vibench.errors import unknown_name
 
-        root = ensure_synthetic(dataset, scale=scale, seed=0)
-        click.echo(f"using synthetic {dataset} ({scale}) at {root}")
-    index = load_dataset(dataset, root)
-    cfg = load_config(method_name, config, dataset=dataset, overrides=overrides)
-    specs = [s for s in resolve_protocols(protocol_expr or dataset) if s.dataset == dataset and getattr(s, "kind", "evaluation") == "evaluation"]
+        raise unknown_name("dataset", dataset, DATASETS)
+    specs = [s for s in resolve_protocols(protocol_expr or dataset, kind="evaluation") if s.dataset == dataset]
     if not specs:
         raise VibenchError(f"no evaluation protocol of dataset {dataset!r} in {protocol_expr or dataset!r}")
-    splits = [split] if split is not None else list(index.splits)
-    for s in splits:
-        if s not in index.splits:
-            raise VibenchError(f"{dataset} has no split {s}; splits are {list(index.splits)}")
-    summary: dict[str, dict] = {}
-    for s in splits:
-        workdir = out / method_name / dataset / f"split-{s}" / f"seed-{seed}"
-        trained = train(method_name, cfg, index, s, seed=seed, device=dev, workdir=workdir, progress=not quiet,
-                        log=None if quiet else click.echo)
-        feats = extract_features(trained.method, trained.model, index.test(s), index.root, trained.cfg, dev)
-        results = {}
-        for spec in specs:
-            try:
-                results.update(evaluate_protocols(trained, index, s, [spec], device=dev, features=feats))
-            except VibenchError as exc:  # e.g. an '-official' protocol without rand_perm_cam.mat
-                click.echo(f"skipped {spec.name}: {exc}", err=True)
-        record = {
-            "method": method_name, "dataset": dataset, "split": s, "seed": seed, "config": cfg,
-            "params": count_parameters(trained.model, trained.method), "init": trained.init,
-            "train_seconds": trained.train_seconds,
-            "protocols": {name: {"summary": r["summary"],
-                                 "trials": {str(t): {"cmc": [float(x) for x in res.cmc], "mAP": res.mAP, "mINP": res.mINP}
-                                            for t, res in r["trials"].items()}}
-                          for name, r in results.items()},
-        }
-        write_json_atomic(workdir / "results.json", record)
-        for name, r in results.items():
-            summary.setdefault(name, {}).setdefault("splits", []).append(r["summary"])
-    click.echo(f"{'protocol':<28} {'R1':>7} {'R10':>7} {'R20':>7} {'mAP':>7} {'mINP':>7}")
-    for name, v in summary.items():
-        rows = v["splits"]
-        mean = {k: sum(r.get(k, 0.0) for r in rows) / len(rows) for k in ("rank1", "rank10", "rank20", "mAP", "mINP")}
-        click.echo(f"{name:<28} " + " ".join(f"{100 * mean[k]:7.2f}" for k in ("rank1", "rank10", "rank20", "mAP", "mINP")))
+    if split is not None and dataset != "regdb" and split != 0:
+        raise VibenchError(f"{dataset} has only split 0, not {split}")
+    opts = RunOptions(methods=method_name, protocols=",".join(s.name for s in specs), config=config,
+                      overrides=tuple(overrides), seeds=(seed,), device=device, out=out, overwrite=overwrite,
+                      synthetic_scale=scale, data_roots=(f"{dataset}={root}",) if root is not None else (),
+                      regdb_splits=(split,) if split is not None and dataset == "regdb" else None)
+    code = run_matrix(opts)
+    if code:
+        sys.exit(code)

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from vibench.data import cache as image_cache
 from vibench.data.records import ImageRecord
 from vibench.errors import VibenchError
 
@@ -48,21 +49,11 @@ def decode_image(path: Path, size: tuple[int, int]) -> np.ndarray:
 
 
 def _from_image_cache(records: Sequence[ImageRecord], root: Path, size: tuple[int, int]) -> np.ndarray | None:
-    """Ask vibench.data.cache for the arrays; None when that module is absent or cannot serve."""
+    """The arrays from vibench.data.cache (memory-mapped, built on first use); None when the
+    cache is switched off with $VIBENCH_NO_IMAGE_CACHE."""
     if os.environ.get("VIBENCH_NO_IMAGE_CACHE"):
         return None
-    try:
-        from vibench.data import cache as cache_mod  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    getter = getattr(cache_mod, "load_images", None)
-    if getter is None:
-        return None
-    arr = getter(list(records), Path(root), tuple(size))
-    arr = np.asarray(arr)
-    if arr.shape != (len(records), size[0], size[1], 3) or arr.dtype != np.uint8:
-        return None
-    return arr
+    return np.asarray(image_cache.load_images(list(records), Path(root), tuple(size)))
 
 
 def load_images(records: Sequence[ImageRecord], root: str | Path, size: Sequence[int]) -> np.ndarray:

@@ -1,5 +1,7 @@
 """``vibench eval`` (score features computed elsewhere on any protocol) and ``vibench score``
-(re-score stored raw rankings without a model). See docs/metrics.md.
+(re-score stored raw rankings without a model). See docs/metrics.md. Both read and write through
+the result store (vibench.store): ``eval --out DIR`` writes a cell directory's ``metrics/`` and
+``rankings/`` below DIR, ``score`` reads a store, a cell directory or such a DIR.
 
 ``vibench eval --features FILE --dataset NAME --root PATH --protocols NAMES|GROUP
               [--trials T,..] [--out DIR] [--json] [--device cpu|cuda]``
@@ -18,20 +20,6 @@ import numpy as np
 from vibench.errors import VibenchError
 
 _COLS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
-
-
-def summarize(trials: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Mean over trials: CMC as a float32 vector sum / n (AGW's accumulation, protocols.md §1.5
-    step 5), mAP / mINP as float64 means."""
-    rows = list(trials.values())
-    cmc = np.zeros(len(rows[0]["cmc"]), dtype=np.float32)
-    for r in rows:
-        cmc += np.asarray(r["cmc"], dtype=np.float32)
-    cmc /= np.float32(len(rows))
-    out = {"mAP": float(np.mean([r["mAP"] for r in rows])), "mINP": float(np.mean([r["mINP"] for r in rows]))}
-    for k in (1, 5, 10, 20):
-        out[f"rank{k}"] = float(cmc[min(k, len(cmc)) - 1])
-    return out
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -93,9 +81,9 @@ def eval_cmd(features_path: Path, dataset: str, root: Path, protocols_expr: str,
     from vibench.data import load_dataset
     from vibench.metrics.features import load_features
     from vibench.metrics.pipeline import evaluate_lists
-    from vibench.metrics.rankings import save_rankings
     from vibench.metrics.rerank import resolve_rerank
     from vibench.protocols import build_lists
+    from vibench.store import CellDir, finish_metrics_doc, metrics_doc, trial_record
 
     feats = load_features(features_path)
     specs = _select_specs(protocols_expr, dataset.strip().lower())
@@ -107,28 +95,22 @@ def eval_cmd(features_path: Path, dataset: str, root: Path, protocols_expr: str,
         trials = list(spec.trials) if only is None else [t for t in spec.trials if t in only]
         if not trials:
             raise VibenchError(f"protocol {spec.name} has trials {list(spec.trials)}; none of {only} selected")
-        doc = {"schema_version": 1, "protocol": spec.name, "protocol_version": spec.version,
-               "dataset": spec.dataset, "rule": spec.rule, "cmc_mode": spec.cmc, "max_rank": spec.max_rank,
-               "rerank": resolve_rerank(spec.rerank), "trials": {}}
+        doc = metrics_doc(spec, resolve_rerank(spec.rerank))
         for t in trials:
             lists = build_lists(spec, index, t)
             qf = feats.select([r.path for r in lists.query], f"query images of {spec.name} trial {t}")
             gf = feats.select([r.path for r in lists.gallery], f"gallery images of {spec.name} trial {t}")
             res, rk = evaluate_lists(spec, lists, qf, gf, device=device)
-            rec = res.to_dict()
-            rec["list_sha256"] = lists.sha256
-            doc["trials"][str(t)] = rec
+            doc["trials"][str(t)] = trial_record(res, lists)
             rankings.append((spec.name, t, rk))
-        doc["summary"] = summarize(doc["trials"])
-        docs[spec.name] = doc
+        docs[spec.name] = finish_metrics_doc(doc)
     # every file is written only after every protocol evaluated without error
     if out_dir is not None:
-        from vibench.io import write_json_atomic
-
+        cd = CellDir(Path(out_dir))
         for name, t, rk in rankings:
-            save_rankings(out_dir / "rankings" / name / f"trial-{t}.npz", rk)
-        for name, doc in docs.items():
-            write_json_atomic(out_dir / "metrics" / f"{name}.json", doc)
+            cd.write_rankings(name, t, rk)
+        for doc in docs.values():
+            cd.write_metrics(doc)
     if as_json:
         click.echo(json.dumps({"features": str(features_path), "dataset": dataset, "protocols": docs}, indent=2))
         return
@@ -159,32 +141,29 @@ def _compare(stored: dict[str, Any] | None, res: Any) -> str:
 def score_cmd(ctx: click.Context, results_dir: Path, as_json: bool) -> None:
     """Re-score every rankings/<protocol>/trial-<t>.npz under RESULTS_DIR (no model needed) and
     compare with the stored metrics/<protocol>.json; exit 1 on any mismatch."""
-    from vibench.io import read_json
     from vibench.metrics.rankings import load_rankings, score_rankings
+    from vibench.store import find_rankings
 
     if not results_dir.is_dir():
         raise VibenchError(f"{results_dir}: no such results directory")
-    files = sorted(p for p in results_dir.rglob("trial-*.npz")
-                   if p.parent.parent.name == "rankings" and p.stem[len("trial-"):].lstrip("-").isdigit())
+    files = find_rankings(results_dir)
     if not files:
         raise VibenchError(f"{results_dir}: no rankings/<protocol>/trial-<t>.npz files found")
     out: list[dict[str, Any]] = []
-    metrics_cache: dict[Path, Any] = {}
+    metrics_cache: dict[tuple[Path, str], Any] = {}
     for f in files:
-        cell = f.parent.parent.parent
-        protocol = f.parent.name
-        trial = f.stem[len("trial-"):]
-        rk = load_rankings(f)
-        if rk.meta["protocol"] != protocol:
-            raise VibenchError(f"{f}: holds protocol {rk.meta['protocol']!r} but sits under {protocol!r}")
+        rk = load_rankings(f.path)
+        if rk.meta["protocol"] != f.protocol:
+            raise VibenchError(f"{f.path}: holds protocol {rk.meta['protocol']!r} but sits under {f.protocol!r}")
         res = score_rankings(rk)
-        mpath = cell / "metrics" / f"{protocol}.json"
-        if mpath not in metrics_cache:
-            metrics_cache[mpath] = read_json(mpath) if mpath.is_file() else None
-        doc = metrics_cache[mpath]
-        stored = None if doc is None else doc.get("trials", {}).get(trial)
+        key = (f.cell.root, f.protocol)
+        if key not in metrics_cache:
+            metrics_cache[key] = f.cell.read_metrics(f.protocol)
+        doc = metrics_cache[key]
+        stored = None if doc is None else doc.get("trials", {}).get(str(f.trial))
+        cell = f.cell.root
         out.append({"cell": str(cell.relative_to(results_dir)) if cell != results_dir else ".",
-                    "protocol": protocol, "trial": int(trial), "status": _compare(stored, res),
+                    "protocol": f.protocol, "trial": f.trial, "status": _compare(stored, res),
                     **res.to_dict()})
     bad = [r for r in out if r["status"].startswith("MISMATCH")]
     if as_json:

@@ -69,11 +69,8 @@ def _open_dataset(dataset: str, root: Path | None, scale: str, seed: int) -> tup
 
     if root is not None:
         return load_dataset(dataset, root), {"root": str(root), "synthetic": False}
-    try:
-        from vibench.data.synth import ensure_synthetic
-    except ImportError:
-        raise VibenchError("no dataset root given: pass --root PATH (the dataset tree); the built-in "
-                           "synthetic generator (vibench.data.synth) is not available here") from None
+    from vibench.data.synth import ensure_synthetic
+
     synth_root = ensure_synthetic(dataset, scale, seed)
     return load_dataset(dataset, synth_root), {"root": str(synth_root), "synthetic": True,
                                                "scale": scale, "seed": seed}

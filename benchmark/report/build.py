@@ -30,8 +30,9 @@ from vibench.report.tables import (DisplayTable, claims_table, conflicts_table, 
 INTRO = ("Reported numbers are the papers' own text (results/reported/, transcribed from "
          "paper_tables.md). vibench numbers are means over the protocol's gallery trials "
          "(SYSU-MM01, LLCM) or over the ten RegDB split cells; '—' marks a result with any "
-         "trial or split missing — never a partial average. '(syn)' marks numbers computed on "
-         "synthetic data.")
+         "trial or split missing — never a partial average. Every vibench row names its config "
+         "(name and resolved-config hash) and data source; rows that differ in either are never "
+         "merged. '(syn)' marks numbers computed on synthetic data.")
 
 
 @dataclass
@@ -88,12 +89,13 @@ def _points(reg: Registry, store: StoreSummary, cfg: ReportConfig
                             "rank1": float(m.dropna(subset=["value"])["value"].iloc[0])})
     for s in model_stats(store):
         for a in store.aggregates:
-            if a.method != s["method"] or a.variant is not None or a.rerank:
+            if ((a.method, a.config, a.data) != (s["method"], s["config"], s["data"])
+                    or a.variant is not None or a.rerank):
                 continue
             r1 = a.values.get("rank1")
             if r1 is None:
                 continue
-            src = "vibench" + (" (synthetic)" if a.synthetic else "")
+            src = f"vibench ({a.config}; {a.data})"
             pm = s["params_effective_m"] or s["params_registered_m"]
             if pm is not None:
                 params_pts.append({"method": a.method, "source": src, "protocol": a.protocol,

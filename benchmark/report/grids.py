@@ -18,9 +18,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from vibench.data import load_dataset
 from vibench.errors import VibenchError
 from vibench.io import sha256_bytes, write_bytes_atomic
-from vibench.report.store import CellRecord, StoreSummary
+from vibench.protocols import build_lists, get_protocol
+from vibench.report.store import StoreSummary
+from vibench.store import StoredCell
 
 INDEX_KEYS = ("topk_index", "topk", "indices", "ranked", "ranking", "gallery_index", "order")
 THUMB = (48, 96)
@@ -44,7 +47,7 @@ def _first(npz: Any, names: tuple[str, ...]) -> np.ndarray | None:
     return None
 
 
-def read_rankings(path: Path, cell: CellRecord, protocol: str, trial: int, n_queries: int,
+def read_rankings(path: Path, cell: StoredCell, protocol: str, trial: int, n_queries: int,
                   top_k: int) -> list[RankedQuery]:
     """Up to `n_queries` evenly spaced queries of one rankings file. Raises VibenchError
     naming the file when it cannot be interpreted or mapped to image paths."""
@@ -81,15 +84,10 @@ def read_rankings(path: Path, cell: CellRecord, protocol: str, trial: int, n_que
     return out
 
 
-def _protocol_lists(cell: CellRecord, protocol: str, trial: int) -> Any:
+def _protocol_lists(cell: StoredCell, protocol: str, trial: int) -> Any:
     root = (cell.spec.get("data") or {}).get("root")
     if not root or not Path(root).is_dir():
         raise VibenchError(f"{cell.path / 'spec.json'}: data root {root!r} is not available here")
-    try:
-        from vibench.data import load_dataset
-        from vibench.protocols import build_lists, get_protocol
-    except ImportError as exc:
-        raise VibenchError(f"protocol lists unavailable ({exc})") from exc
     index = load_dataset(cell.dataset, root)
     return build_lists(get_protocol(protocol), index, trial)
 
@@ -132,7 +130,10 @@ def build_grids(store: StoreSummary, out_dir: Path, protocols: list[str], n_quer
     figures: list[tuple[Path, str]] = []
     notes: list[str] = []
     seen: set[tuple[str, str | None, str]] = set()
-    for cell in sorted(store.cells, key=lambda c: (c.method, str(c.variant), c.seed, c.split)):
+    # real data and the paper config first: the grid shows the most meaningful cell
+    for cell in sorted(store.cells, key=lambda c: (c.method, str(c.variant), c.data_kind != "real",
+                                                   c.config_name != "paper", c.config_label,
+                                                   c.data_label, c.seed, c.split)):
         for proto in protocols:
             key = (cell.method, cell.variant, proto)
             if proto not in cell.metrics or key in seen:
@@ -143,7 +144,8 @@ def build_grids(store: StoreSummary, out_dir: Path, protocols: list[str], n_quer
             seen.add(key)
             trial = trials[0]
             rpath = cell.path / "rankings" / proto / f"trial-{trial}.npz"
-            label = f"{cell.method} {cell.variant or ''} {proto} trial {trial}".replace("  ", " ")
+            label = (f"{cell.method} {cell.variant or ''} {proto} trial {trial} "
+                     f"[config {cell.config_label}; data {cell.data_label}]").replace("  ", " ")
             if not rpath.is_file():
                 notes.append(f"{label}: skipped, no rankings file {rpath.name}")
                 continue

@@ -87,8 +87,7 @@ def cmc_curves(store: StoreSummary, reported: pd.DataFrame, method_map: dict[str
         for a in store.aggregates:
             if a.protocol != proto or not a.cmc or a.rerank:
                 continue
-            label = a.method + (f" [{a.variant}]" if a.variant else "") + (
-                " (synthetic)" if a.synthetic else "")
+            label = a.method + (f" [{a.variant}]" if a.variant else "") + f" ({a.config}; {a.data})"
             line, = ax.plot(range(1, len(a.cmc) + 1), a.cmc, label=label)
             paper = inv.get(a.method)
             rep = reported[(reported["method"] == paper) & (reported["protocol"] == proto)

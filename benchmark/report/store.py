@@ -1,14 +1,16 @@
-"""Read a vibench result store (docs/ARCHITECTURE.md, "Result store") for the reports.
+"""Aggregate a vibench result store (read through vibench.store) for the reports.
 
 Aggregation rule (issue 7): SYSU-MM01 and LLCM numbers are the mean over the protocol's gallery
-trials inside the cell; RegDB numbers are the mean over the ten split cells 1..10. When any
-trial or split is missing the value is None (rendered "—"), never a partial average. With
-several seeds, the value is the mean over seeds, and None if any seed is incomplete.
-Values are returned in percent (the store holds fractions).
+trials inside the cell; RegDB numbers are the mean over the ten split cells 1..10 (both with
+vibench.store.summarize_trials). When any trial or split is missing the value is None (rendered
+"—"), never a partial average. With several seeds, the value is the mean over seeds, and None if
+any seed is incomplete. Cells made under another config (name or resolved hash) or another data
+source are never averaged together: each (method, variant, protocol, rerank, config, data) is its
+own aggregate, and the report shows config and data on every row. Values are in percent (the
+store holds fractions).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,58 +18,23 @@ from typing import Any
 
 import numpy as np
 
-from vibench.errors import VibenchError
+from vibench.protocols import get_protocol
+from vibench.store import (StoredCell, check_store_root, incomplete_cells, iter_completed_cells,
+                           mean_cmc, summarize_trials)
 
 METRIC_KEYS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
-STANDARD = "standard"
-_DEFAULT_TRIALS = {"regdb": tuple(range(1, 11))}
-_FALLBACK_TRIALS = tuple(range(10))
-
-
-@dataclass
-class CellRecord:
-    """One completed cell directory: its spec and its metrics files."""
-
-    path: Path
-    method: str
-    dataset: str
-    variant: str | None
-    split: int
-    seed: int
-    spec: dict[str, Any]
-    metrics: dict[str, dict[str, Any]]
-    model: dict[str, Any] | None
-
-    @property
-    def data_kind(self) -> str:
-        """'synthetic', 'real' or 'unknown' (spec.json 'data.kind')."""
-        return str((self.spec.get("data") or {}).get("kind", "unknown"))
-
-    @property
-    def commit(self) -> str | None:
-        git = (self.spec.get("provenance") or {}).get("git") or {}
-        return git.get("commit")
-
-    @property
-    def dirty(self) -> bool | None:
-        git = (self.spec.get("provenance") or {}).get("git") or {}
-        return git.get("dirty")
-
-    @property
-    def hardware(self) -> str:
-        hw = (self.spec.get("provenance") or {}).get("hardware") or {}
-        return str(hw.get("gpu") or hw.get("cpu") or self.spec.get("device") or "unknown")
-
 
 @dataclass
 class Aggregate:
-    """One (method, variant, protocol, rerank) result with its provenance."""
+    """One (method, variant, protocol, rerank, config, data) result with its provenance."""
 
     method: str
     variant: str | None
     protocol: str
     dataset: str
     rerank: bool
+    config: str  # config label: name and resolved-hash prefix ("tiny 1a2b3c4d")
+    data: str  # data-source label ("synthetic tiny s0", "real 1a2b3c4d")
     values: dict[str, float | None]
     cmc: list[float] | None
     expected: tuple[int, ...]
@@ -103,123 +70,55 @@ class StoreSummary:
 
     def lookup(self, method: str, protocol: str, variant: str | None = None,
                rerank: bool = False) -> Aggregate | None:
-        for a in self.aggregates:
-            if (a.method, a.protocol, a.variant, a.rerank) == (method, protocol, variant, rerank):
-                return a
-        return None
+        """The aggregate a paper table compares with when several configs or data sources
+        exist: complete before incomplete, real before synthetic data, the `paper` config
+        first, then by labels (deterministic). None when the store has no such result."""
+        found = [a for a in self.aggregates
+                 if (a.method, a.protocol, a.variant, a.rerank) == (method, protocol, variant, rerank)]
+        found.sort(key=lambda a: (not a.complete, a.synthetic, not a.config.startswith("paper "),
+                                  a.config, a.data))
+        return found[0] if found else None
 
 
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise VibenchError(f"{path}: not valid JSON ({exc.msg}); expected the {what}") from exc
-    except OSError as exc:
-        raise VibenchError(f"{path}: cannot read ({exc.strerror}); expected the {what}") from exc
-
-
-def _check_metrics(doc: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(doc, dict) or not isinstance(doc.get("trials"), dict):
-        raise VibenchError(f"{path}: expected a metrics file with 'protocol' and 'trials' "
-                           "(docs/ARCHITECTURE.md, Result store)")
-    for t, tr in doc["trials"].items():
-        try:
-            int(t)
-        except ValueError:
-            raise VibenchError(f"{path}: trial key {t!r} is not an integer") from None
-        if not isinstance(tr, dict) or not isinstance(tr.get("cmc"), list) or "mAP" not in tr:
-            raise VibenchError(f"{path}: trial {t} needs 'cmc' (list), 'mAP' and 'mINP'")
-        for x in tr["cmc"] + [tr["mAP"], tr.get("mINP", 0.0)]:
-            if not isinstance(x, (int, float)) or not (0.0 <= float(x) <= 1.0):
-                raise VibenchError(f"{path}: trial {t} has {x!r}; metric values are fractions "
-                                   "in [0, 1]")
-    return doc
-
-
-def read_cell(path: Path) -> CellRecord:
-    """Load one completed cell directory (spec.json, metrics/*.json, model.json)."""
-    spec = _read_json(path / "spec.json", "cell spec (spec.json)")
-    cell = spec.get("cell") if isinstance(spec, dict) else None
-    if not isinstance(cell, dict) or not {"method", "dataset", "split", "seed"} <= set(cell):
-        raise VibenchError(f"{path / 'spec.json'}: expected 'cell' with method, dataset, variant, "
-                           "split, seed")
-    if not isinstance(cell["method"], str) or not isinstance(cell["dataset"], str):
-        raise VibenchError(f"{path / 'spec.json'}: cell method and dataset must be strings")
-    try:
-        split, seed = int(cell["split"]), int(cell["seed"])
-    except (TypeError, ValueError):
-        raise VibenchError(f"{path / 'spec.json'}: cell split and seed must be integers") from None
-    variant = cell.get("variant")
-    variant = None if variant in (None, STANDARD) else str(variant)
-    metrics = {}
-    for mpath in sorted((path / "metrics").glob("*.json")):
-        doc = _check_metrics(_read_json(mpath, "protocol metrics file"), mpath)
-        metrics[str(doc.get("protocol", mpath.stem))] = doc
-    model_path = path / "model.json"
-    model = _read_json(model_path, "model statistics") if model_path.exists() else None
-    if model is not None and not isinstance(model, dict):
-        raise VibenchError(f"{model_path}: expected a mapping with 'params' and 'latency'")
-    return CellRecord(path, cell["method"], cell["dataset"], variant, split, seed, spec, metrics,
-                      model)
-
-
-def expected_trials(protocol: str, dataset: str) -> tuple[int, ...]:
+def expected_trials(protocol: str) -> tuple[int, ...]:
     """The trials (SYSU/LLCM gallery draws) or splits (RegDB) a complete result needs."""
-    try:
-        from vibench.protocols import get_protocol
-
-        return tuple(int(t) for t in get_protocol(protocol).trials)
-    except (ImportError, VibenchError, AttributeError, KeyError):
-        return _DEFAULT_TRIALS.get(dataset, _FALLBACK_TRIALS)
+    return tuple(int(t) for t in get_protocol(protocol).trials)
 
 
-def _trial_values(tr: dict[str, Any]) -> dict[str, float]:
-    cmc = [float(x) for x in tr["cmc"]]
-    out = {"mAP": float(tr["mAP"]), "mINP": float(tr.get("mINP", math.nan))}
-    for k in (1, 5, 10, 20):
-        out[f"rank{k}"] = cmc[k - 1] if k <= len(cmc) else math.nan
-    return out
-
-
-def aggregate(cells: list[CellRecord]) -> list[Aggregate]:
-    """Per (method, variant, protocol, rerank): the mean as defined in the module docstring."""
-    # key -> seed -> trial -> (values, cmc, cell)
-    table: dict[tuple, dict[int, dict[int, tuple[dict[str, float], list[float], CellRecord]]]] = {}
+def aggregate(cells: list[StoredCell]) -> list[Aggregate]:
+    """Per (method, variant, protocol, rerank, config, data): the mean as in the module docstring."""
+    # key -> seed -> trial -> (trial record, cell)
+    table: dict[tuple, dict[int, dict[int, tuple[dict[str, Any], StoredCell]]]] = {}
     for c in cells:
         for proto, doc in c.metrics.items():
             key = (c.method, c.variant, proto, str(doc.get("dataset", c.dataset)),
-                   bool(doc.get("rerank")))
+                   bool(doc.get("rerank")), c.config_label, c.data_label)
             slot = table.setdefault(key, {}).setdefault(c.seed, {})
             for t, tr in doc["trials"].items():
                 trial = int(t)
                 if key[3] == "regdb" and trial != c.split:
                     continue  # a RegDB split cell evaluates its own split only
-                slot[trial] = (_trial_values(tr), [float(x) for x in tr["cmc"]], c)
+                slot[trial] = (tr, c)
     out = []
-    for (method, variant, proto, dataset, rerank), seeds in sorted(
+    for (method, variant, proto, dataset, rerank, config, data), seeds in sorted(
             table.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
-        expected = expected_trials(proto, dataset)
+        expected = expected_trials(proto)
         present = {s: tuple(sorted(tr)) for s, tr in seeds.items()}
         complete = all(set(expected) <= set(p) for p in present.values())
         values: dict[str, float | None] = {k: None for k in METRIC_KEYS}
         cmc = None
         if complete:
-            per_seed = []
-            curves = []
-            for s, trials in seeds.items():
-                vals = [trials[t][0] for t in expected]
-                per_seed.append({k: float(np.mean([v[k] for v in vals])) for k in METRIC_KEYS})
-                n = min(len(trials[t][1]) for t in expected)
-                curves.append(np.mean([trials[t][1][:n] for t in expected], axis=0))
+            per_seed = [summarize_trials({str(t): trials[t][0] for t in expected})
+                        for trials in seeds.values()]
+            curves = [mean_cmc({str(t): trials[t][0] for t in expected}) for trials in seeds.values()]
             for k in METRIC_KEYS:
                 v = float(np.mean([p[k] for p in per_seed])) * 100.0
                 values[k] = None if math.isnan(v) else v
             n = min(len(c) for c in curves)
             cmc = [float(x) * 100.0 for x in np.mean([c[:n] for c in curves], axis=0)]
-        used = [rec for trials in seeds.values() for (_, _, rec) in trials.values()]
+        used = [rec for trials in seeds.values() for (_, rec) in trials.values()]
         out.append(Aggregate(
-            method, variant, proto, dataset, rerank, values, cmc, expected, present,
+            method, variant, proto, dataset, rerank, config, data, values, cmc, expected, present,
             tuple(sorted(seeds)), tuple(sorted({r.data_kind for r in used})),
             tuple(sorted({(r.commit or "unknown")[:12] + ("+dirty" if r.dirty else "")
                           for r in used})),
@@ -228,32 +127,25 @@ def aggregate(cells: list[CellRecord]) -> list[Aggregate]:
 
 
 def load_store(root: str | Path | None) -> StoreSummary:
-    """Walk ``<root>/cells/*/``; cells without DONE are listed as incomplete and not used.
-    A missing root (no results yet) gives an empty summary; a root that exists but has no
+    """Every completed cell of store `root`; cells without DONE are listed as incomplete and not
+    used. A missing root (no results yet) gives an empty summary; a root that exists but has no
     ``cells/`` folder is an error (probably the wrong folder)."""
     if root is None:
         return StoreSummary(None)
     root = Path(root)
     if not root.exists():
         return StoreSummary(root)
-    cells_dir = root / "cells"
-    if not cells_dir.is_dir():
-        raise VibenchError(f"{root}: not a result store (expected a 'cells/' folder written by "
-                           "`vibench run`)")
-    summary = StoreSummary(root)
-    for path in sorted(p for p in cells_dir.iterdir() if p.is_dir()):
-        if not (path / "DONE").exists():
-            summary.incomplete.append(path)
-            continue
-        summary.cells.append(read_cell(path))
+    check_store_root(root)
+    summary = StoreSummary(root, cells=list(iter_completed_cells(root)),
+                           incomplete=incomplete_cells(root))
     summary.aggregates = aggregate(summary.cells)
     return summary
 
 
 def model_stats(summary: StoreSummary) -> list[dict[str, Any]]:
-    """One row per (method, device) from the cells' model.json: params (registered/effective,
-    millions), FLOPs (G), latency (ms per query) and the device it was measured on."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    """One row per (method, config, data, device) from the cells' model.json: params
+    (registered/effective, millions), FLOPs (G), latency (ms per query) and the device."""
+    rows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for c in summary.cells:
         m = c.model
         if not m:
@@ -264,9 +156,9 @@ def model_stats(summary: StoreSummary) -> list[dict[str, Any]]:
         flops = m.get("flops")
         if isinstance(flops, dict):
             flops = flops.get("per_image", flops.get("total", flops.get("flops")))
-        key = (c.method, device)
+        key = (c.method, c.config_label, c.data_label, device)
         row = rows.setdefault(key, {
-            "method": c.method, "device": device,
+            "method": c.method, "device": device, "config": c.config_label, "data": c.data_label,
             "params_registered_m": _millions(params.get("registered")),
             "params_effective_m": _millions(params.get("effective")),
             "gflops": None if not isinstance(flops, (int, float)) else float(flops) / 1e9,
@@ -279,7 +171,7 @@ def model_stats(summary: StoreSummary) -> list[dict[str, Any]]:
         lats = row.pop("latencies")
         row["ms_per_query"] = float(np.median(lats)) if lats else None
         out.append(row)
-    return sorted(out, key=lambda r: (r["device"], r["method"]))
+    return sorted(out, key=lambda r: (r["device"], r["method"], r["config"], r["data"]))
 
 
 def _millions(x: Any) -> float | None:

@@ -87,8 +87,7 @@ def flags_text(rerank: Any, reproduced: bool, copied: bool) -> str:
 def provenance_text(a: Aggregate) -> str:
     """One-line provenance of a reproduced number (tooltip and Markdown note)."""
     trials = ",".join(str(t) for t in a.expected)
-    kind = "/".join(a.data_kinds)
-    return (f"data: {kind}; commit: {', '.join(a.commits)}; hardware: {', '.join(a.hardware)}; "
+    return (f"config: {a.config}; data: {a.data}; commit: {', '.join(a.commits)}; hardware: {', '.join(a.hardware)}; "
             f"seeds: {', '.join(str(s) for s in a.seeds)}; "
             f"{'splits' if a.dataset == 'regdb' else 'trials'}: {trials}")
 
@@ -149,7 +148,7 @@ def leaderboard(group: str, reg: Registry, store: StoreSummary, cfg: ReportConfi
         aggs = [a for a in store.aggregates if a.protocol in protocols and a.variant is None]
     columns = _lb_columns(rec, aggs, protocols)
     multi = len({p for p, _ in columns}) > 1
-    header = ["Method", "Source", "Flags", "Data"] + (["Variant"] if imbalance else [])
+    header = ["Method", "Source", "Flags", "Config", "Data"] + (["Variant"] if imbalance else [])
     header += [(f"{p} " if multi else "") + METRIC_SHORT[m] for p, m in columns]
     rows: list[list[Cell]] = []
     rec = rec.assign(variant_key=rec["variant"].fillna("original"),
@@ -168,7 +167,7 @@ def leaderboard(group: str, reg: Registry, store: StoreSummary, cfg: ReportConfi
         m = meta[idx]
         row = [Cell(method), Cell(table, None, "src"),
                Cell(flags_text(m["rerank"], bool(m["reproduced"]), bool(m["copied"]))),
-               Cell("paper")]
+               Cell("paper"), Cell("paper")]
         if imbalance:
             row.append(Cell(variant))
         for p, metric in columns:
@@ -184,13 +183,16 @@ def leaderboard(group: str, reg: Registry, store: StoreSummary, cfg: ReportConfi
             continue
         merged[tuple(c.text for j, c in enumerate(row) if j != 1)] = row
         rows.append(row)
-    by_key: dict[tuple[str, str | None, bool], dict[str, Aggregate]] = {}
+    # one row per (method, variant, rerank, config, data): numbers made under another config or
+    # on other data are never merged into one row
+    by_key: dict[tuple[str, str | None, bool, str, str], dict[str, Aggregate]] = {}
     for a in aggs:
-        by_key.setdefault((a.method, a.variant, a.rerank), {})[a.protocol] = a
-    for (method, variant, rerank), per_proto in sorted(by_key.items(), key=lambda kv: str(kv[0])):
-        data = "synthetic" if any(a.synthetic for a in per_proto.values()) else "real"
+        by_key.setdefault((a.method, a.variant, a.rerank, a.config, a.data), {})[a.protocol] = a
+    for (method, variant, rerank, config, data), per_proto in sorted(by_key.items(),
+                                                                     key=lambda kv: str(kv[0])):
+        syn = any(a.synthetic for a in per_proto.values())
         row = [Cell(method, None, "vbm"), Cell("vibench", None, "src"),
-               Cell("RR" if rerank else ""), Cell(data, None, "syn" if data == "synthetic" else "")]
+               Cell("RR" if rerank else ""), Cell(config), Cell(data, None, "syn" if syn else "")]
         if imbalance:
             row.append(Cell(variant or "original"))
         for p, metric in columns:
@@ -256,7 +258,7 @@ def models_table(reg: Registry, store: StoreSummary, cfg: ReportConfig) -> Displ
     entries: list[dict[str, Any]] = []
     if not rows_df.empty:
         for r in rows_df.to_dict("records"):
-            entries.append({**r, "source": "vibench" + (" (synthetic)" if r["synthetic"] else "")})
+            entries.append({**r, "source": f"vibench (config {r['config']}; data {r['data']})"})
     recs = reg.records()
     params = recs[(recs["metric"] == "params") & recs["value"].notna()]
     for r in params.to_dict("records"):
@@ -313,14 +315,15 @@ def conflicts_table(reg: Registry) -> DisplayTable:
 
 
 def provenance_table(store: StoreSummary) -> DisplayTable:
-    """One row per reproduced (method, variant, protocol): data, commit, hardware, seeds, trials."""
-    header = ["Method", "Variant", "Protocol", "Data", "Commit", "Hardware", "Seeds",
+    """One row per reproduced (method, variant, protocol, config, data): commit, hardware, seeds,
+    trials."""
+    header = ["Method", "Variant", "Protocol", "Config", "Data", "Commit", "Hardware", "Seeds",
               "Trials/splits expected", "Missing", "Cells"]
     rows = []
     for a in store.aggregates:
         miss = "; ".join(f"seed {s}: {', '.join(map(str, t))}" for s, t in a.missing.items())
         rows.append([Cell(a.method, None, "vbm"), Cell(a.variant or ""), Cell(a.protocol),
-                     Cell("/".join(a.data_kinds), None, "syn" if a.synthetic else ""),
+                     Cell(a.config), Cell(a.data, None, "syn" if a.synthetic else ""),
                      Cell(", ".join(a.commits)), Cell(", ".join(a.hardware)),
                      Cell(", ".join(map(str, a.seeds))),
                      Cell(",".join(map(str, a.expected))), Cell(miss or ""),

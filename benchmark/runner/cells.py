@@ -1,4 +1,5 @@
-"""Cells, the unit of work: (method, dataset, training variant, split, seed).
+"""Planning: which cells a request needs. A cell (vibench.store.identity) is (method, dataset,
+training variant, split, seed, config name, resolved-config hash, data source).
 
 A cell trains one model and evaluates it on every protocol planned for it. SYSU-MM01 and LLCM
 cells have split 0 and evaluate the protocol's gallery trials (0..9) inside the cell; RegDB
@@ -11,33 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-STANDARD = "standard"
+from vibench.io import stable_hash
+from vibench.runner.datasources import DataSources
+from vibench.store.identity import STANDARD, Cell, config_name
 
-
-@dataclass(frozen=True, order=True)
-class Cell:
-    method: str
-    dataset: str
-    variant: str
-    split: int
-    seed: int
-
-    @property
-    def cell_id(self) -> str:
-        return f"{self.method}__{self.dataset}__{self.variant}__split{self.split}__seed{self.seed}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "dataset": self.dataset, "variant": self.variant,
-                "split": self.split, "seed": self.seed, "cell_id": self.cell_id}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Cell":
-        return cls(d["method"], d["dataset"], d["variant"], int(d["split"]), int(d["seed"]))
+__all__ = ["STANDARD", "Cell", "CellPlan", "plan_cells", "Identify"]
 
 
 @dataclass(frozen=True)
 class CellPlan:
-    """A cell plus what to evaluate in it: protocol name -> the trials to evaluate."""
+    """A cell plus what to evaluate in it: protocol name -> the trials to evaluate. `config` is
+    what the engine loads (tiny, paper or a YAML path); the cell holds its name and hash."""
 
     cell: Cell
     protocols: tuple[tuple[str, tuple[int, ...]], ...]
@@ -61,7 +46,29 @@ class CellPlan:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellPlan":
         return cls(Cell.from_dict(d["cell"]), tuple((n, tuple(t)) for n, t in d["protocols"].items()),
-                   d.get("config", "tiny"), tuple(d.get("overrides", ())), bool(d.get("untrained_reference", False)))
+                   d["config"], tuple(d.get("overrides", ())), bool(d.get("untrained_reference", False)))
+
+
+class Identify:
+    """The identity parts of a cell that need loading: the resolved config's hash per (method,
+    dataset) and the data-source id per dataset, each computed once per planning."""
+
+    def __init__(self, config: str, overrides: Sequence[str], data: DataSources) -> None:
+        self.config, self.overrides, self.data = config, tuple(overrides), data
+        self._hashes: dict[tuple[str, str], str] = {}
+        self._data: dict[str, str] = {}
+
+    def cell(self, method: str, dataset: str, variant: str, split: int, seed: int) -> Cell:
+        from vibench.runner.runtime import load_method_config
+
+        key = (method, dataset)
+        if key not in self._hashes:
+            cfg = load_method_config(method, self.config, dataset, self.overrides)
+            self._hashes[key] = stable_hash(cfg)
+        if dataset not in self._data:
+            self._data[dataset] = self.data.identity(dataset)
+        return Cell(method, dataset, variant, split, seed, config_name(self.config), self._hashes[key],
+                    self._data[dataset])
 
 
 def plan_cells(
@@ -74,14 +81,18 @@ def plan_cells(
     max_trials: int | None = None,
     regdb_splits: Sequence[int] | None = None,
     untrained_reference: bool = False,
+    data: DataSources | None = None,
 ) -> list[CellPlan]:
     """Expand methods x protocols x seeds into cells.
 
     `protocols` are ProtocolSpec objects (evaluation or training kind). `max_trials` keeps the
     first N gallery trials of SYSU/LLCM protocols; `regdb_splits` restricts RegDB's split cells.
+    Each cell's identity is complete: the config is resolved (and validated) and the data source
+    identified (`data`, default: the built-in synthetic data) before anything runs.
     """
     from vibench.protocols import get_protocol
 
+    ident = Identify(config, overrides, data or DataSources())
     wanted: dict[Cell, dict[str, tuple[int, ...]]] = {}
 
     def add(cell: Cell, name: str, trials: tuple[int, ...]) -> None:
@@ -101,12 +112,12 @@ def plan_cells(
                     if target.dataset == "regdb":
                         splits = [t for t in target.trials if regdb_splits is None or t in regdb_splits]
                         for split in splits:
-                            add(Cell(method, target.dataset, variant, split, seed), target.name, (split,))
+                            add(ident.cell(method, target.dataset, variant, split, seed), target.name, (split,))
                     else:
                         trials = tuple(target.trials)
                         if max_trials is not None:
                             trials = trials[:max_trials]
-                        add(Cell(method, target.dataset, variant, 0, seed), target.name, trials)
+                        add(ident.cell(method, target.dataset, variant, 0, seed), target.name, trials)
     return [
         CellPlan(cell, tuple(sorted(protos.items())), config, tuple(overrides), untrained_reference)
         for cell, protos in sorted(wanted.items())

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vibench.errors import VibenchError, unknown_name
+from vibench.store.identity import real_data_id, synthetic_data_id
 
 DATASETS = ("sysu", "regdb", "llcm")
 #: folder names accepted below a --data-root that holds several datasets
@@ -67,6 +68,17 @@ class DataSources:
         from vibench.data.synth import ensure_synthetic
 
         return Path(ensure_synthetic(dataset, scale=self.synthetic_scale, seed=self.synthetic_seed))
+
+    def identity(self, dataset: str, index: Any = None) -> str:
+        """The data-source id of a cell identity (vibench.store.identity): synthetic scale and
+        seed, or the manifest hash of the real tree (`index`, loaded when not given)."""
+        if self.is_synthetic(dataset):
+            return synthetic_data_id(self.synthetic_scale, self.synthetic_seed)
+        if index is None:
+            from vibench.data import load_dataset
+
+            index = load_dataset(dataset, self.root(dataset))
+        return real_data_id(index.manifest_hash())
 
     def describe(self, dataset: str) -> dict[str, Any]:
         if self.is_synthetic(dataset):

@@ -4,7 +4,9 @@ every planned protocol and trial, store metrics and raw rankings, then write ``D
 Each step checks the cell directory first, so a cell killed at any moment resumes where it
 stopped: training from its last epoch checkpoint, evaluation from the protocols whose metrics
 file is missing. Nothing a completed step wrote is touched again (``--overwrite always`` clears
-the cell first).
+the cell first). The cell's identity (vibench.store.identity) was fixed when it was planned;
+the run re-checks it against the config it resolves and the data it loads, so a cell directory
+only ever holds numbers made under its own settings.
 """
 from __future__ import annotations
 
@@ -14,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-from vibench.io import read_json, stable_hash, write_json_atomic
+from vibench.errors import VibenchError
+from vibench.io import stable_hash
 from vibench.runner.cells import STANDARD, CellPlan
 from vibench.runner.datasources import DataSources
-from vibench.runner.store import SCHEMA_VERSION, CellDir
+from vibench.store import (SCHEMA_VERSION, CellDir, finish_metrics_doc, metrics_doc, open_cell,
+                           trial_record)
 
 OVERWRITE_MODES = ("never", "missing", "always")
 
@@ -57,7 +59,7 @@ def run_cell(
     progress: Callable[[str], None] | None = None,
 ) -> CellOutcome:
     """Run (or resume) one cell; failures are caught, recorded in error.txt and returned."""
-    cd = CellDir.of(out, plan.cell)
+    cd = open_cell(out, plan.cell)
     if overwrite == "always":
         cd.clear()
     if overwrite == "never" and cd.is_done():
@@ -81,9 +83,8 @@ def run_cell(
 def _summary_rows(plan: CellPlan, cd: CellDir) -> list[dict[str, Any]]:
     rows = []
     for name, _ in plan.protocols:
-        path = cd.metrics_path(name)
-        if path.exists():
-            m = read_json(path)
+        m = cd.read_metrics(name)
+        if m is not None:
             rows.append({"protocol": name, **m.get("summary", {}), "trials": sorted(int(t) for t in m["trials"]),
                          "untrained": (m.get("untrained") or {}).get("summary")})
     return rows
@@ -109,6 +110,7 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
         train_records = apply_training_variant(get_protocol(cell.variant), list(train_records), cell.seed)
     test_records = index.test(cell.split)
     cfg = runtime.load_method_config(cell.method, plan.config, cell.dataset, plan.overrides)
+    _check_identity(plan, cfg, data.identity(cell.dataset, index))
     timings["data_s"] = time.perf_counter() - t0
 
     specs = {name: get_protocol(name) for name, _ in plan.protocols}
@@ -116,10 +118,11 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
     spec = {
         "schema_version": SCHEMA_VERSION,
         "cell": cell.to_dict(),
-        "config_name": plan.config,
+        "config_name": cell.config,
+        "config_source": str(plan.config),
         "overrides": list(plan.overrides),
         "config": cfg,
-        "config_hash": stable_hash(cfg),
+        "config_hash": cell.config_hash,
         "data": {**data.describe(cell.dataset), "dataset": cell.dataset, "root": str(root),
                  "manifest_hash": index.manifest_hash(), "num_train": len(train_records), "num_test": len(test_records)},
         "variant": cell.variant,
@@ -149,7 +152,7 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
         say("untrained reference")
         t0 = time.perf_counter()
         base = runtime.untrained_model(cell.method, cfg, cell.dataset, trained.inner.num_classes, seed=cell.seed, device=device)
-        reference = (base, runtime.features_for(base, test_records, root, device=device, cache=cd.root / "features_untrained.npz"))
+        reference = (base, runtime.features_for(base, test_records, root, device=device, cache=cd.untrained_features_path))
         timings["untrained_s"] = time.perf_counter() - t0
 
     say("evaluate")
@@ -158,15 +161,24 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
         _evaluate_protocol(cd, specs[name], trials, lists, feats, trained, device, reference)
     timings["evaluate_s"] = time.perf_counter() - t0
 
-    model_json = cd.root / "model.json"
-    if not model_json.exists():
+    if not cd.model_path.exists():
         say("measure")
-        write_json_atomic(model_json, runtime.model_stats(trained, device=device))
+        cd.write_model(runtime.model_stats(trained, device=device))
 
-    old = read_json(cd.root / "timings.json") if (cd.root / "timings.json").exists() else {}
-    runs = old.get("runs", []) + [timings]
-    write_json_atomic(cd.root / "timings.json", {"runs": runs, "device": device})
+    cd.append_timings(timings, device)
     cd.mark_done(sorted(set(cd.done_protocols()) | {n for n, _ in plan.protocols}))
+
+
+def _check_identity(plan: CellPlan, cfg: dict[str, Any], data_id: str) -> None:
+    """The resolved config and the loaded data must be those the cell was planned with (a data
+    tree or a config file edited between planning and running would otherwise be mislabelled)."""
+    cell = plan.cell
+    if stable_hash(cfg) != cell.config_hash:
+        raise VibenchError(f"config {plan.config} of {cell.method} now resolves to hash "
+                           f"{stable_hash(cfg)[:12]}, not {cell.config_hash[:12]} as planned; run again")
+    if data_id != cell.data:
+        raise VibenchError(f"{cell.dataset} data is now {data_id[:24]}, not {cell.data[:24]} as "
+                           "planned (the tree changed); run again")
 
 
 def _evaluate_protocol(cd: CellDir, spec: Any, trials: tuple[int, ...], lists: dict, feats: Any, trained: Any,
@@ -176,14 +188,9 @@ def _evaluate_protocol(cd: CellDir, spec: Any, trials: tuple[int, ...], lists: d
     With `reference` (the untrained model and its features) the same trials are also scored
     for the untrained model and stored under "untrained" (no rankings kept for it)."""
     from vibench.metrics.pipeline import evaluate_lists
-    from vibench.metrics.rankings import save_rankings
+    from vibench.metrics.rerank import resolve_rerank
 
-    path = cd.metrics_path(spec.name)
-    doc = read_json(path) if path.exists() else {
-        "schema_version": SCHEMA_VERSION, "protocol": spec.name, "protocol_version": spec.version,
-        "dataset": spec.dataset, "rule": spec.rule, "cmc_mode": spec.cmc, "max_rank": spec.max_rank,
-        "rerank": spec.rerank, "trials": {},
-    }
+    doc = cd.read_metrics(spec.name) or metrics_doc(spec, resolve_rerank(spec.rerank))
     for t in trials:
         pl = lists[(spec.name, t)]
         qf = feats.select([r.path for r in pl.query])
@@ -194,39 +201,13 @@ def _evaluate_protocol(cd: CellDir, spec: Any, trials: tuple[int, ...], lists: d
             refine_fn=trained.refine_for(qf, gf),
             device=device,
         )
-        save_rankings(cd.rankings_path(spec.name, t), rankings)
-        doc["trials"][str(t)] = _trial_record(result, pl)
+        cd.write_rankings(spec.name, t, rankings)
+        doc["trials"][str(t)] = trial_record(result, pl)
         if reference is not None:
             base, base_feats = reference
             qb = base_feats.select([r.path for r in pl.query])
             gb = base_feats.select([r.path for r in pl.gallery])
             base_result, _ = evaluate_lists(spec, pl, qb, gb, distance_fn=base.method.distance,
                                             refine_fn=base.refine_for(qb, gb), device=device)
-            doc.setdefault("untrained", {"trials": {}})["trials"][str(t)] = _trial_record(base_result, pl)
-    doc["summary"] = summarize_trials(doc["trials"])
-    if "untrained" in doc:
-        doc["untrained"]["summary"] = summarize_trials(doc["untrained"]["trials"])
-    write_json_atomic(path, doc)
-
-
-def _trial_record(result: Any, pl: Any) -> dict[str, Any]:
-    return {
-        "cmc": [float(x) for x in np.asarray(result.cmc)],
-        "mAP": float(result.mAP), "mINP": float(result.mINP),
-        "num_valid": int(result.num_valid), "num_query": len(pl.query), "num_gallery": len(pl.gallery),
-        "list_sha256": pl.sha256, "padded_queries": int(getattr(result, "padded_queries", 0)),
-    }
-
-
-def summarize_trials(trials: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Mean over trials: CMC as a float32 vector sum / n (AGW's accumulation), mAP/mINP in float64."""
-    rows = list(trials.values())
-    n = len(rows)
-    cmc = np.zeros(len(rows[0]["cmc"]), dtype=np.float32)
-    for r in rows:
-        cmc += np.asarray(r["cmc"], dtype=np.float32)
-    cmc /= np.float32(n)
-    out = {"mAP": float(np.mean([r["mAP"] for r in rows])), "mINP": float(np.mean([r["mINP"] for r in rows]))}
-    for k in (1, 5, 10, 20):
-        out[f"rank{k}"] = float(cmc[min(k, len(cmc)) - 1])
-    return out
+            doc.setdefault("untrained", {"trials": {}})["trials"][str(t)] = trial_record(base_result, pl)
+    cd.write_metrics(finish_metrics_doc(doc))

@@ -92,7 +92,12 @@ def _ints(text: str, flag: str) -> list[int]:
         raise VibenchError(f"{flag} {text!r}: expected comma-separated integers") from None
 
 
+def data_sources(opts: RunOptions) -> DataSources:
+    return DataSources.parse(opts.data_roots, synthetic_scale=opts.synthetic_scale)
+
+
 def plan(opts: RunOptions) -> list[CellPlan]:
+    """The cells of a request, each with its full identity (config hash, data source)."""
     from vibench.protocols import resolve_protocols
     from vibench.registry import load_plugin, resolve_methods
 
@@ -102,15 +107,15 @@ def plan(opts: RunOptions) -> list[CellPlan]:
     specs = resolve_protocols(opts.protocols)
     return plan_cells(methods, specs, seeds=opts.seeds, config=opts.config, overrides=opts.overrides,
                       max_trials=opts.max_trials, regdb_splits=opts.regdb_splits,
-                      untrained_reference=opts.untrained_reference)
+                      untrained_reference=opts.untrained_reference, data=data_sources(opts))
 
 
 def run_matrix(opts: RunOptions) -> int:
     """Run every planned cell; returns 0, or 1 when any cell failed (reported at the end)."""
     from vibench.runner import executors
 
+    data = data_sources(opts)
     plans = plan(opts)
-    data = DataSources.parse(opts.data_roots, synthetic_scale=opts.synthetic_scale)
     if not plans:
         raise VibenchError("the selection is empty: no method x protocol cell to run")
     _print_plan(opts, plans)

@@ -342,51 +342,47 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def check_rescore(store: Path) -> list[CheckRow]:
     """Every stored raw ranking of a result store re-scores to exactly its stored metrics."""
     from vibench.metrics.rankings import load_rankings, score_rankings
+    from vibench.store.read import iter_completed_cells
 
     rows: list[CheckRow] = []
-    for cell, metrics_path in _metric_files(store):
-        doc = read_json(metrics_path)
-        protocol = doc["protocol"]
-        for trial, stored in sorted(doc.get("trials", {}).items()):
-            key = f"{cell}/{protocol}/trial-{trial}"
-            rpath = metrics_path.parent.parent / "rankings" / protocol / f"trial-{trial}.npz"
-            if not rpath.is_file():
-                rows.append(CheckRow("rescore", key, "rankings file", None, note=f"{rpath} is missing"))
-                continue
-            res = score_rankings(load_rankings(rpath))
-            want = {"cmc": [float(x) for x in stored["cmc"]], "mAP": float(stored["mAP"]), "mINP": float(stored["mINP"])}
-            got = {"cmc": [float(x) for x in res.cmc], "mAP": float(res.mAP), "mINP": float(res.mINP)}
-            rows.append(CheckRow("rescore", key, want, got))
+    for cell in iter_completed_cells(store):
+        for protocol, doc in sorted(cell.metrics.items()):
+            for trial, stored in sorted(doc.get("trials", {}).items()):
+                key = f"{cell.path.name}/{protocol}/trial-{trial}"
+                rpath = cell.path / "rankings" / protocol / f"trial-{trial}.npz"
+                if not rpath.is_file():
+                    rows.append(CheckRow("rescore", key, "rankings file", None, note=f"{rpath} is missing"))
+                    continue
+                res = score_rankings(load_rankings(rpath))
+                want = {"cmc": [float(x) for x in stored["cmc"]], "mAP": float(stored["mAP"]), "mINP": float(stored["mINP"])}
+                got = {"cmc": [float(x) for x in res.cmc], "mAP": float(res.mAP), "mINP": float(res.mINP)}
+                rows.append(CheckRow("rescore", key, want, got))
     return rows
-
-
-def _metric_files(store: Path) -> list[tuple[str, Path]]:
-    from vibench.runner.store import iter_cell_dirs
-
-    return [(cd.root.name, p) for cd in iter_cell_dirs(store) for p in sorted((cd.root / "metrics").glob("*.json"))]
 
 
 # ---- bands ------------------------------------------------------------------------------
 
-def cell_key(spec_cell: Mapping[str, Any]) -> str:
-    """A cell's key in a baseline: method/dataset/variant/split<k> (no seed: bands pool seeds)."""
-    return f"{spec_cell['method']}/{spec_cell['dataset']}/{spec_cell['variant']}/split{spec_cell['split']}"
+def cell_key(cell: Any) -> str:
+    """A cell's key in a baseline: method/dataset/variant/split<k> (no seed: bands pool seeds;
+    config and data are checked through the recorded config hashes and the exact part)."""
+    return f"{cell.method}/{cell.dataset}/{cell.variant or 'standard'}/split{cell.split}"
 
 
 def store_values(store: Path) -> tuple[dict[str, float], dict[str, str]]:
     """(banded metric key -> value, cell key -> config hash) of every completed cell of a store;
     keys ``<cell key>/<protocol>/<metric>``."""
+    from vibench.store.read import iter_completed_cells
+
     values: dict[str, float] = {}
     hashes: dict[str, str] = {}
-    for _, path in _metric_files(store):
-        spec = read_json(path.parent.parent / "spec.json")
-        ck = cell_key(spec["cell"])
-        hashes[ck] = spec.get("config_hash", "")
-        doc = read_json(path)
-        for metric in BANDED_METRICS:
-            v = doc.get("summary", {}).get(metric)
-            if v is not None:
-                values[f"{ck}/{doc['protocol']}/{metric}"] = float(v)
+    for cell in iter_completed_cells(store):
+        ck = cell_key(cell)
+        hashes[ck] = cell.config_hash
+        for protocol, doc in cell.metrics.items():
+            for metric in BANDED_METRICS:
+                v = doc.get("summary", {}).get(metric)
+                if v is not None:
+                    values[f"{ck}/{protocol}/{metric}"] = float(v)
     return values, hashes
 
 

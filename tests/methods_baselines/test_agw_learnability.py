@@ -1,8 +1,10 @@
 """Learnability check (issue 4, item 7): AGW `tiny` trained on synthetic (small-scale) SYSU-MM01 reaches at
 least 3x the cross-modal Rank-1 (sysu-all-single, mean over the 10 gallery trials) of the same
-model untrained, and stays below 95% (a sanity bound against leaks)."""
+model untrained, and stays below 95% (a sanity bound against leaks). Trained and evaluated through
+the runner (`run_cell`, the one evaluation path), with the untrained reference in the same cell."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -16,28 +18,29 @@ SCALE = os.environ.get("VIBENCH_LEARNABILITY_SCALE", "small")
 
 @pytest.mark.slow
 def test_agw_tiny_learns_on_synthetic_sysu(tmp_path_factory):
-    from vibench.data import load_dataset
-    from vibench.data.synth import ensure_synthetic
-    from vibench.engine.config import load_config
-    from vibench.engine.evaluation import evaluate_protocols
-    from vibench.engine.trainer import train, untrained
     from vibench.protocols import resolve_protocols
+    from vibench.runner.cells import plan_cells
+    from vibench.runner.datasources import DataSources
+    from vibench.runner.execute import run_cell
+    from vibench.store import open_cell
 
-    root = ensure_synthetic("sysu", scale=SCALE, seed=0)
-    index = load_dataset("sysu", root)
-    specs = resolve_protocols("sysu-all-single")
-    cfg = load_config("agw", "tiny", dataset="sysu")
+    data = DataSources(synthetic_scale=SCALE)
+    (plan,) = plan_cells(["agw"], resolve_protocols("sysu-all-single"), config="tiny", data=data,
+                         untrained_reference=True)
+    out = tmp_path_factory.mktemp("agw")
     n = torch.get_num_threads()
     torch.set_num_threads(1)  # a fixed thread count keeps the CPU result reproducible
     try:
-        trained = train("agw", cfg, index, 0, seed=0, device="cpu", workdir=tmp_path_factory.mktemp("agw"), progress=False)
-        base = untrained("agw", cfg, "sysu", trained.num_classes, seed=0)
-        r1_trained = evaluate_protocols(trained, index, 0, specs)["sysu-all-single"]["summary"]["rank1"]
-        r1_untrained = evaluate_protocols(base, index, 0, specs)["sysu-all-single"]["summary"]["rank1"]
+        outcome = run_cell(plan, out=out, data=data, device="cpu")
     finally:
         torch.set_num_threads(n)
-    print(f"AGW tiny on synthetic {SCALE} SYSU: R1 untrained {r1_untrained:.4f}, trained {r1_trained:.4f}, "
-          f"training {trained.train_seconds:.1f}s")
-    assert trained.history[-1]["losses"]["loss"] < trained.history[0]["losses"]["loss"]
+    assert outcome.status == "done", outcome.error
+    cd = open_cell(out, plan.cell)
+    metrics = cd.read_metrics("sysu-all-single")
+    r1_trained, r1_untrained = metrics["summary"]["rank1"], metrics["untrained"]["summary"]["rank1"]
+    log = [json.loads(line) for line in (cd.train_dir / "train_log.jsonl").read_text().splitlines() if line]
+    losses = [e["losses"]["loss"] for e in log if "losses" in e]
+    print(f"AGW tiny on synthetic {SCALE} SYSU: R1 untrained {r1_untrained:.4f}, trained {r1_trained:.4f}")
+    assert losses[-1] < losses[0]
     assert r1_trained >= 3 * r1_untrained, (r1_trained, r1_untrained)
     assert r1_trained < 0.95

@@ -2,7 +2,7 @@
 
 Each method's tiny config is trained through the runner (`run_cell`, the same path as the smoke
 suite) and evaluated on `sysu-all-single` (trials 0 and 1) next to its untrained, identically
-seeded model (`CellPlan(untrained_reference=True)`). Trained must beat untrained: mAP by more than
+seeded model (`plan_cells(..., untrained_reference=True)`). Trained must beat untrained: mAP by more than
 2 points and rank-1 at least equal. Slow: seven tiny trainings (~15-25 s each on two idle cores).
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from vibench.runner.cells import Cell, CellPlan
+from vibench.protocols import resolve_protocols
+from vibench.runner.cells import plan_cells
 from vibench.runner.datasources import DataSources
 from vibench.runner.execute import run_cell
 
@@ -23,8 +24,9 @@ TRIALS = (0, 1)
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_tiny_config_beats_untrained_on_synthetic_sysu(method: str, tmp_path) -> None:
-    plan = CellPlan(Cell(method, "sysu", "standard", 0, 0), ((PROTOCOL, TRIALS),), config="tiny",
-                    untrained_reference=True)
+    (plan,) = plan_cells([method], resolve_protocols(PROTOCOL), config="tiny", max_trials=len(TRIALS),
+                         untrained_reference=True)
+    assert plan.trials(PROTOCOL) == TRIALS
     outcome = run_cell(plan, out=tmp_path / "store", data=DataSources(), device="cpu")
     assert outcome.status == "done", outcome.error
 

@@ -41,18 +41,26 @@ def _metrics(protocol: str, dataset: str, trials: dict[int, float]) -> dict[str,
 
 def write_cell(root: Path, method: str, dataset: str, variant: str, split: int, seed: int,
                metrics: dict[str, dict[int, float]], *, data_root: Path, done: bool = True,
-               latency_ms: float | None = None, params: int | None = None) -> Path:
-    """Write one cell directory of the result store."""
+               latency_ms: float | None = None, params: int | None = None,
+               config_name: str = "tiny", config_hash: str = "c0ffee",
+               manifest_hash: str | None = None) -> Path:
+    """Write one cell directory of the result store in the schema-1 format (read by migration);
+    a config other than the default gets its own directory name suffix."""
     cell_id = f"{method}__{dataset}__{variant}__split{split}__seed{seed}"
+    if (config_name, config_hash) != ("tiny", "c0ffee"):
+        cell_id += f"__{config_name}-{config_hash}"
+    if manifest_hash is not None:  # a real tree instead of the synthetic data
+        cell_id += f"__real-{manifest_hash}"
     safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in cell_id)
     d = root / "cells" / safe
     (d / "metrics").mkdir(parents=True)
+    data = ({"kind": "synthetic", "scale": "tiny", "seed": 0, "dataset": dataset,
+             "root": str(data_root), "manifest_hash": "m0"} if manifest_hash is None else
+            {"kind": "real", "dataset": dataset, "root": str(data_root), "manifest_hash": manifest_hash})
     spec = {"schema_version": 1,
             "cell": {"method": method, "dataset": dataset, "variant": variant, "split": split,
                      "seed": seed, "cell_id": cell_id},
-            "config_hash": "c0ffee", "data": {"kind": "synthetic", "scale": "tiny", "seed": 0,
-                                              "dataset": dataset, "root": str(data_root),
-                                              "manifest_hash": "m0"},
+            "config_name": config_name, "config_hash": config_hash, "data": data,
             "variant": variant,
             "protocols": {p: {"version": 1, "trials": {str(t): f"{t:064x}" for t in tr}}
                           for p, tr in metrics.items()},
@@ -123,6 +131,12 @@ def build_store(root: Path, *, method_names: tuple[str, str] = ("bit", "pmt"),
                  query_paths=np.array(q), gallery_paths=np.array(g), q_pids=np.array(qp),
                  g_pids=np.array(gp))
     return root
+
+
+@pytest.fixture
+def cell_writer() -> Callable[..., Path]:
+    """:func:`write_cell` (test modules cannot import conftest under importlib mode)."""
+    return write_cell
 
 
 @pytest.fixture

@@ -122,7 +122,8 @@ def test_exports_for_every_leaderboard(rendered):
         assert list(df.columns) == doc["columns"]
     regdb = pd.read_csv(data / "leaderboard-regdb.csv")
     bit = regdb[(regdb.Method == "bit") & (regdb.Source == "vibench")]
-    assert bit["regdb-v2t R1"].iloc[0] == pytest.approx(81.10) and bit["Data"].iloc[0] == "synthetic"
+    assert bit["regdb-v2t R1"].iloc[0] == pytest.approx(81.10) and bit["Data"].iloc[0] == "synthetic tiny s0"
+    assert bit["Config"].iloc[0] == "tiny c0ffee"
     assert (data / "conflicts.csv").exists() and (data / "models.json").exists()
     t7 = json.loads((data / "paper-BIT-T7.json").read_text(encoding="utf-8"))
     bit = t7["rows"][6]  # paper-table exports keep the papers' exact text

@@ -26,9 +26,10 @@ def test_markdown_matches_golden(rendered, name):
 def test_markdown_shows_dash_for_missing_and_labels_synthetic(rendered):
     md = (rendered["out"] / "report.md").read_text(encoding="utf-8")
     # indoor (trial 9 missing): 6 dashes; RegDB (split 10 missing): 12 dashes, never a mean
-    assert "| pmt | vibench |  | synthetic | " + " | ".join(["—"] * 6) + " |\n" in md
-    assert "| pmt | vibench |  | synthetic | " + " | ".join(["—"] * 12) + " |\n" in md
-    assert "| bit | vibench |  | synthetic | 70.45 (syn) |" in md
+    row = "| pmt | vibench |  | tiny c0ffee | synthetic tiny s0 | "
+    assert row + " | ".join(["—"] * 6) + " |\n" in md
+    assert row + " | ".join(["—"] * 12) + " |\n" in md
+    assert "| bit | vibench |  | tiny c0ffee | synthetic tiny s0 | 70.45 (syn) |" in md
     paper = (rendered["out"] / "paper-tables.md").read_text(encoding="utf-8")
     # BIT-T1: BIT row shows reported, vibench, and the coloured difference
     assert "| BIT (ours) | CVPR'26 | 80.53 | 70.45 (syn) | -10.08 ✗ |" in paper

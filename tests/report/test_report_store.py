@@ -74,3 +74,31 @@ def test_bad_spec_names_the_file(store_factory):
     p.write_text(json.dumps({"cell": {"method": "bit"}}))
     with pytest.raises(VibenchError, match=r"spec\.json: expected 'cell' with method"):
         load_store(root)
+
+
+def test_other_config_or_data_source_is_never_merged(store_factory, cell_writer):
+    from vibench.report.registry import load_registry, load_report_config
+    from vibench.report.tables import leaderboard
+
+    write_cell = cell_writer
+    root = store_factory()
+    data_root = root / "data"
+    sysu = range(10)
+    write_cell(root, "bit", "sysu", "standard", 0, 0, {"sysu-all-single": {t: 0.30 for t in sysu}},
+               data_root=data_root, config_name="paper", config_hash="beef00")
+    write_cell(root, "bit", "sysu", "standard", 0, 0, {"sysu-all-single": {t: 0.40 for t in sysu}},
+               data_root=data_root, manifest_hash="1234abcd" * 8)
+    s = load_store(root)
+    found = sorted((a.config, a.data, round(a.values["rank1"], 2)) for a in s.aggregates
+                   if (a.method, a.protocol, a.variant) == ("bit", "sysu-all-single", None))
+    assert found == [("paper beef00", "synthetic tiny s0", 30.45),
+                     ("tiny c0ffee", "real 1234abcd", 40.45),
+                     ("tiny c0ffee", "synthetic tiny s0", 70.45)]
+    # a paper table compares with real data first, then the paper config
+    assert s.lookup("bit", "sysu-all-single").data == "real 1234abcd"
+    board = leaderboard("sysu-all-single", load_registry(None), s, load_report_config(None))
+    rows = [[c.text for c in r] for r in board.rows if r[0].text == "bit" and r[1].text == "vibench"]
+    config_col, data_col = board.header.index("Config"), board.header.index("Data")
+    assert sorted((r[config_col], r[data_col]) for r in rows) == [
+        ("paper beef00", "synthetic tiny s0"), ("tiny c0ffee", "real 1234abcd"),
+        ("tiny c0ffee", "synthetic tiny s0")]

@@ -110,6 +110,9 @@ def test_shuffled_features_file_is_caught(tmp_path: Path, baseline: dict, select
 
 def _fake_store(root: Path, baseline: dict, values: dict[str, float]) -> Path:
     """A store holding `values` (baseline keys) as completed cells, without rankings."""
+    from vibench.store.identity import Cell
+    from vibench.store.layout import open_cell
+
     by_cell: dict[str, dict[str, dict[str, float]]] = {}
     for key, v in values.items():
         if key.startswith(rg.MEAN_KEY):
@@ -118,14 +121,13 @@ def _fake_store(root: Path, baseline: dict, values: dict[str, float]) -> Path:
         by_cell.setdefault(f"{method}/{dataset}/{variant}/{split}", {}).setdefault(protocol, {})[metric] = v
     for ck, protocols in by_cell.items():
         method, dataset, variant, split = ck.split("/")
-        cell = root / "cells" / f"{method}__{dataset}__{variant}__{split}__seed0"
-        write_json_atomic(cell / "spec.json", {
-            "cell": {"method": method, "dataset": dataset, "variant": variant, "split": int(split[5:]), "seed": 0,
-                     "cell_id": cell.name},
-            "config_hash": baseline["config_hashes"][ck]})
+        cell = Cell(method, dataset, variant, int(split[len("split"):]), 0, "tiny", baseline["config_hashes"][ck],
+                    "synthetic-tiny-s0")
+        cd = open_cell(root, cell)
+        cd.write_spec({"schema_version": 2, "cell": cell.to_dict()})
         for protocol, summary in protocols.items():
-            write_json_atomic(cell / "metrics" / f"{protocol}.json", {"protocol": protocol, "trials": {}, "summary": summary})
-        (cell / "DONE").write_text(json.dumps({"protocols": sorted(protocols)}))
+            cd.write_metrics({"schema_version": 2, "protocol": protocol, "trials": {}, "summary": summary})
+        cd.mark_done(sorted(protocols))
     return root
 
 

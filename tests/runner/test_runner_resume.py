@@ -21,8 +21,17 @@ def vibench_cmd() -> list[str]:
 
 ARGS = ["run", "--methods", "mock", "--protocols", "sysu-all-single,sysu-mixid-i,regdb-v2t",
         "--regdb-splits", "1,2", "--max-trials", "3", "--device", "cpu"]
+#: cell directory names start with the grid position; config, data source and hash follow
 CELLS = {"mock__sysu__standard__split0__seed0", "mock__regdb__standard__split1__seed0",
          "mock__regdb__standard__split2__seed0"}
+SUFFIX = "__tiny__syn-tiny-s0__"
+
+
+def cell_dir(out: Path, prefix: str) -> Path:
+    """The one cell directory of `out` whose name starts with `prefix` (the grid position)."""
+    found = [p for p in (out / "cells").iterdir() if p.name.startswith(prefix + "__")]
+    assert len(found) == 1, (prefix, found)
+    return found[0]
 
 
 def _run(env: dict[str, str], out: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -61,22 +70,27 @@ def reference_store(runner_env: dict[str, str], tmp_path_factory: pytest.TempPat
 
 
 def test_run_completes_every_cell(reference_store: Path) -> None:
-    cells = {p.name for p in (reference_store / "cells").iterdir()}
+    cells = {p.name.split(SUFFIX)[0] for p in (reference_store / "cells").iterdir()}
     assert cells == CELLS
     for name in CELLS:
-        cell = reference_store / "cells" / name
+        cell = cell_dir(reference_store, name)
+        assert cell.name.startswith(name + SUFFIX) and len(cell.name.split(SUFFIX)[1]) == 8
         assert (cell / "DONE").exists()
         spec = json.loads((cell / "spec.json").read_text())
+        assert spec["schema_version"] == 2 and spec["cell"]["cell_id"] == cell.name
+        assert spec["cell"]["config"] == "tiny" and spec["cell"]["data"] == "synthetic-tiny-s0"
+        assert spec["cell"]["config_hash"] == spec["config_hash"]
         assert spec["config_hash"] and spec["provenance"]["packages"]["torch"]
         assert spec["data"]["kind"] == "synthetic"
         for proto in spec["protocols"].values():
             assert all(len(h) == 64 for h in proto["trials"].values())
         model = json.loads((cell / "model.json").read_text())
         assert model["params"]["registered"] > 0 and model["latency"]["ms_per_image"] > 0
-    sysu = json.loads((reference_store / "cells" / "mock__sysu__standard__split0__seed0" / "metrics" / "sysu-all-single.json").read_text())
+    sysu_cell = cell_dir(reference_store, "mock__sysu__standard__split0__seed0")
+    sysu = json.loads((sysu_cell / "metrics" / "sysu-all-single.json").read_text())
     assert sorted(sysu["trials"]) == ["0", "1", "2"]
     assert 0.0 <= sysu["summary"]["rank1"] <= 1.0
-    assert (reference_store / "cells" / "mock__sysu__standard__split0__seed0" / "rankings" / "sysu-all-single" / "trial-2.npz").exists()
+    assert (sysu_cell / "rankings" / "sysu-all-single" / "trial-2.npz").exists()
 
 
 def test_second_run_skips_and_touches_nothing(reference_store: Path, runner_env: dict[str, str]) -> None:
@@ -113,13 +127,13 @@ def test_adding_a_protocol_only_evaluates(reference_store: Path, runner_env: dic
 
     out = tmp_path / "store"
     shutil.copytree(reference_store, out)
-    model = out / "cells" / "mock__sysu__standard__split0__seed0" / "train" / "model.pt"
+    cell = cell_dir(out, "mock__sysu__standard__split0__seed0")
+    model = cell / "train" / "model.pt"
     stamp = model.stat().st_mtime_ns
     proc = subprocess.run([*vibench_cmd(), "run", "--methods", "mock", "--protocols", "sysu-all-single,sysu-indoor-single",
                            "--max-trials", "3", "--device", "cpu", "--out", str(out)], env=runner_env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    cell = out / "cells" / "mock__sysu__standard__split0__seed0"
     assert (cell / "metrics" / "sysu-indoor-single.json").exists()
     assert model.stat().st_mtime_ns == stamp, "the checkpoint was rewritten: training ran again"
     assert json.loads((cell / "DONE").read_text())["protocols"] == ["sysu-all-single", "sysu-indoor-single", "sysu-mixid-i"]
@@ -130,10 +144,13 @@ def test_failure_in_one_cell_does_not_stop_the_others(runner_env: dict[str, str]
     proc = _run(runner_env, out, "--set", "options.fail_on=regdb", check=False)
     assert proc.returncode == 1
     assert "1 done" in proc.stdout and "2 failed" in proc.stdout
-    assert "FAILED mock__regdb__standard__split1__seed0" in proc.stderr
-    assert (out / "cells" / "mock__sysu__standard__split0__seed0" / "DONE").exists()
-    err = (out / "cells" / "mock__regdb__standard__split1__seed0" / "error.txt").read_text()
+    assert "FAILED mock__regdb__standard__split1__seed0__" in proc.stderr
+    assert (cell_dir(out, "mock__sysu__standard__split0__seed0") / "DONE").exists()
+    err = (cell_dir(out, "mock__regdb__standard__split1__seed0") / "error.txt").read_text()
     assert "mock configured to fail on regdb" in err
+    # the corrected command is not answered from (or blocked by) the failed attempts
+    proc = _run(runner_env, out)
+    assert "3 done" in proc.stdout, proc.stdout
 
 
 def test_submitit_local_executor_runs_cells(mock_plugin: None, runner_env: dict[str, str], tmp_path: Path,

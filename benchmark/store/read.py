@@ -1,0 +1,141 @@
+"""Reading a result store: every reader (report, check, score) goes through these functions,
+so every reader sees the same migrated, checked documents."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from vibench.errors import VibenchError
+from vibench.store.identity import STANDARD, Cell
+from vibench.store.layout import CellDir, iter_cell_dirs
+
+
+@dataclass
+class StoredCell:
+    """One completed cell: its identity, spec (current schema) and per-protocol metrics."""
+
+    path: Path
+    spec: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    model: dict[str, Any] | None
+
+    @property
+    def cell(self) -> dict[str, Any]:
+        """spec["cell"]: method, dataset, variant, split, seed, config, config_hash, data, cell_id."""
+        return self.spec["cell"]
+
+    @property
+    def identity(self) -> Cell:
+        return Cell.from_dict(self.cell)
+
+    @property
+    def method(self) -> str:
+        return str(self.cell["method"])
+
+    @property
+    def dataset(self) -> str:
+        return str(self.cell["dataset"])
+
+    @property
+    def variant(self) -> str | None:
+        """The training variant; None for the standard training set."""
+        v = self.cell.get("variant")
+        return None if v in (None, STANDARD) else str(v)
+
+    @property
+    def split(self) -> int:
+        return int(self.cell["split"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.cell["seed"])
+
+    @property
+    def config_name(self) -> str:
+        return str(self.cell["config"])
+
+    @property
+    def config_hash(self) -> str:
+        return str(self.cell["config_hash"])
+
+    @property
+    def data_source(self) -> str:
+        """The data-source id (vibench.store.identity): synthetic-<scale>-s<seed> or real-<sha>."""
+        return str(self.cell["data"])
+
+    @property
+    def config_label(self) -> str:
+        return self.identity.config_label
+
+    @property
+    def data_label(self) -> str:
+        return self.identity.data_label
+
+    @property
+    def data_kind(self) -> str:
+        """'synthetic', 'real' or 'unknown' (spec.json 'data.kind')."""
+        return str((self.spec.get("data") or {}).get("kind", "unknown"))
+
+    @property
+    def commit(self) -> str | None:
+        return ((self.spec.get("provenance") or {}).get("git") or {}).get("commit")
+
+    @property
+    def dirty(self) -> bool | None:
+        return ((self.spec.get("provenance") or {}).get("git") or {}).get("dirty")
+
+    @property
+    def hardware(self) -> str:
+        hw = (self.spec.get("provenance") or {}).get("hardware") or {}
+        return str(hw.get("gpu") or hw.get("cpu") or self.spec.get("device") or "unknown")
+
+
+def read_cell(path: Path) -> StoredCell:
+    """Load one cell directory (spec.json, metrics/*.json, model.json), migrated and checked."""
+    cd = CellDir(Path(path))
+    metrics = {}
+    for protocol in cd.metrics_protocols():
+        doc = cd.read_metrics(protocol)
+        metrics[str(doc.get("protocol", protocol))] = doc
+    return StoredCell(cd.root, cd.read_spec(), metrics, cd.read_model())
+
+
+def iter_completed_cells(out: Path) -> Iterator[StoredCell]:
+    """Every completed (DONE) cell of store `out`, in directory-name order."""
+    for cd in iter_cell_dirs(out):
+        yield read_cell(cd.root)
+
+
+def incomplete_cells(out: Path) -> list[Path]:
+    """Cell directories without DONE (interrupted or failed attempts; never read for numbers)."""
+    return [cd.root for cd in iter_cell_dirs(out, done_only=False) if not cd.is_done()]
+
+
+def check_store_root(out: Path) -> None:
+    """A folder that exists but has no ``cells/`` is not a result store (probably a wrong path)."""
+    if Path(out).exists() and not (Path(out) / "cells").is_dir():
+        raise VibenchError(f"{out}: not a result store (expected a 'cells/' folder written by "
+                           "`vibench run`)")
+
+
+@dataclass(frozen=True)
+class RankingsFile:
+    """One stored ``rankings/<protocol>/trial-<t>.npz`` and the cell directory holding it."""
+
+    cell: CellDir
+    protocol: str
+    trial: int
+    path: Path
+
+
+def find_rankings(root: Path) -> list[RankingsFile]:
+    """Every rankings file below `root`: a store, one cell directory, or a ``vibench eval --out``
+    directory (which has a cell directory's metrics/ and rankings/)."""
+    found = []
+    for p in sorted(Path(root).rglob("trial-*.npz")):
+        trial = p.stem[len("trial-"):]
+        if p.parent.parent.name != "rankings" or not trial.lstrip("-").isdigit():
+            continue
+        found.append(RankingsFile(CellDir(p.parent.parent.parent), p.parent.name, int(trial), p))
+    return found
