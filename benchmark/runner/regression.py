@@ -190,6 +190,12 @@ class Selection:
                                     max_trials=self.max_trials, overrides=self.overrides, out=out, device=device,
                                     untrained_reference=False)
 
+    def config_hashes(self) -> dict[str, str]:
+        """cell key -> resolved-config hash of every cell the selection plans (current code)."""
+        from vibench.runner.matrix import plan
+
+        return {cell_key(p.cell): p.cell.config_hash for p in plan(self.run_options(out=Path(".")))}
+
     def specs(self) -> list[Any]:
         """The evaluation protocols the selection's cells evaluate (training variants expanded)."""
         from vibench.protocols import get_protocol, resolve_protocols
@@ -478,7 +484,7 @@ def _cpus() -> int:
 
 def build_baseline(selection: Selection, stores: Sequence[Path], reference: Path) -> dict[str, Any]:
     """The schema-2 baseline from calibration stores (each holding a calibration-run.json)."""
-    runs, metas, hashes = [], [], {}
+    runs, metas, run_hashes = [], [], {}
     for store in stores:
         meta_path = store / RUN_META
         if not meta_path.is_file():
@@ -487,8 +493,8 @@ def build_baseline(selection: Selection, stores: Sequence[Path], reference: Path
         if not values:
             raise VibenchError(f"{store} holds no completed cells")
         for ck, h in cell_hashes.items():
-            if hashes.setdefault(ck, h) != h:
-                raise VibenchError(f"{store}: cell {ck} has config hash {h}, other runs {hashes[ck]}: "
+            if run_hashes.setdefault(ck, h) != h:
+                raise VibenchError(f"{store}: cell {ck} has config hash {h}, other runs {run_hashes[ck]}: "
                                    "calibration runs must share one config")
         runs.append(values)
         metas.append({**read_json(meta_path), "values": values})
@@ -498,12 +504,12 @@ def build_baseline(selection: Selection, stores: Sequence[Path], reference: Path
         "schema_version": SCHEMA_VERSION,
         "selection": selection.to_dict(),
         "exact": exact_fingerprint(selection, reference),
-        "config_hashes": hashes,
+        "config_hashes": selection.config_hashes(),
         "bands": {
             "rule": {"k": BAND_K, "floors": BAND_FLOORS, "metrics": list(BANDED_METRICS),
                      "text": "fail when a metric is outside centre +- max(k x spread, floor); centre = mean and "
                              "spread = sample standard deviation of the calibration runs"},
-            "calibration": {"runs": metas, "hardware": prov.get("hardware"), "commit": prov.get("git", {}).get("commit"),
+            "calibration": {"runs": metas, "run_config_hashes": run_hashes, "hardware": prov.get("hardware"), "commit": prov.get("git", {}).get("commit"),
                             "date": time.strftime("%Y-%m-%d"), "packages": prov.get("packages")},
             "metrics": bands,
         },

@@ -175,17 +175,21 @@ def test_check_cli_exit_codes(tmp_path: Path, baseline: dict, capsys: pytest.Cap
 @pytest.mark.slow
 def test_disabled_triplet_term_fails_the_bands(tmp_path: Path, baseline: dict, selection: rg.Selection,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """A silent bug (AGW's WRT triplet term computed as zero, the config unchanged) run through
-    the ci suite's cells is caught by the trained-metric bands: config hashes and re-scoring
-    still pass, the mean-mAP band fails."""
+    """A silent bug (AGW's WRT triplet term computed as zero, the config unchanged) is caught by
+    the trained-metric bands, while config hashes and re-scoring still pass. Only the ci suite's
+    SYSU cell on sysu-all-single is trained (about 25 s). Measured with `--set loss.triplet=none`
+    on the whole ci suite (seed 0, this repository's 2-core Xeon): sysu-all-single mAP 11.7 against
+    a calibrated band centred near 32, mean mAP over protocols 11.4 against about 26."""
+    from dataclasses import replace
+
     import vibench.methods.agw as agw
     from vibench.runner.matrix import run_matrix
 
     monkeypatch.setattr(agw, "weighted_regularized_triplet", lambda feats, labels: feats.sum() * 0.0)
     out = tmp_path / "store"
-    assert run_matrix(selection.run_options(out=out)) == 0
+    assert run_matrix(replace(selection, protocols="sysu-all-single").run_options(out=out)) == 0
     rows = rg.check_store(baseline, out)
     failed = {r.key for r in rows if r.failed}
-    assert not any(k.startswith("config_hash/") for k in failed)
+    assert "config_hash/agw/sysu/standard/split0" not in failed
     assert not any(r.part == "rescore" and r.failed for r in rows)
-    assert f"{rg.MEAN_KEY}/mAP" in failed, rg.format_rows(rows, verbose=True)
+    assert "agw/sysu/standard/split0/sysu-all-single/mAP" in failed, rg.format_rows(rows, verbose=True)
