@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vibench.engine.schema import to_dict, validate
+from vibench.engine.schema import raise_problems, to_dict, validate
 from vibench.engine.sections import MethodConfig
 
 
@@ -103,7 +103,9 @@ class Method(abc.ABC):
         """`raw` validated against :attr:`config_schema`, as the resolved plain dict with every
         default filled in (what the runner stores and hashes); a VibenchError names `source`,
         each bad key path and, through `origin`, the ``--set`` item a value came from."""
-        return to_dict(validate(cls.config_schema, raw, source, origin))
+        config = validate(cls.config_schema, raw, source, origin)
+        raise_problems(source, config.training_problems(), origin)
+        return to_dict(config)
 
     # ---- model -----------------------------------------------------------------------------
     @abc.abstractmethod

@@ -225,13 +225,18 @@ def validate(cls: type[T], data: Mapping[str, Any], source: str, origin: Callabl
     replaces `source` in that key's line."""
     errors = _Errors()
     obj = _build(cls, data, "", errors)
-    if errors.items:
-        lines = []
-        for path, message in errors.items:
-            where = origin(path) if origin else ""
-            lines.append(f"  {path}: {message}" + (f"  [from {where}]" if where else ""))
-        raise VibenchError(f"config {source}: {len(lines)} problem(s)\n" + "\n".join(lines))
+    raise_problems(source, errors.items, origin)
     return obj
+
+
+def raise_problems(source: str, problems: Iterable[Problem], origin: Callable[[str], str] | None = None) -> None:
+    """One VibenchError listing `problems` (dotted path, message) of config `source`, if any."""
+    lines = []
+    for path, message in problems:
+        where = origin(path) if origin else ""
+        lines.append(f"  {path}: {message}" + (f"  [from {where}]" if where else ""))
+    if lines:
+        raise VibenchError(f"config {source}: {len(lines)} problem(s)\n" + "\n".join(lines))
 
 
 def to_dict(obj: Any) -> Any:

@@ -138,18 +138,25 @@ class MethodConfig(Section):
     num_workers: Literal["auto"] | int = option("auto", ge=0)
     options: dict[str, Any] = option(factory=dict, doc="free-form options of a method without its own schema")
 
+    def training_problems(self) -> Iterable[Problem]:
+        """What a config needs to train, beyond valid keys: a learning rate and, for every stage,
+        a number of epochs (its own or schedule.epochs). Checked when a config is loaded; a
+        Method built only to embed (extraction, latency) does not need them."""
+        if self.optimizer.lr is None:
+            yield "optimizer.lr", "is required (the base learning rate, > 0)"
+        if self.stages is None and self.schedule.epochs is None:
+            yield "schedule.epochs", "is required (>= 1) when the config has no stages"
+        for i, stage in enumerate(self.stages or ()):
+            if stage.epochs is None and (stage.schedule.get("epochs") or self.schedule.epochs) is None:
+                yield f"stages[{i}].epochs", "is required (>= 1): the stage sets none and schedule.epochs is unset"
+
     def problems(self) -> Iterable[Problem]:
-        """Stages: each stage's sections merged over the top level must be valid; every stage
-        needs epochs (its own or schedule.epochs)."""
+        """Stages: each stage's sections merged over the top level must be valid."""
         from vibench.engine.config import deep_merge
         from vibench.engine.schema import to_dict
         from vibench.errors import VibenchError
 
-        if self.optimizer.lr is None:
-            yield "optimizer.lr", "is required (the base learning rate, > 0)"
         if self.stages is None:
-            if self.schedule.epochs is None:
-                yield "schedule.epochs", "is required (>= 1) when the config has no stages"
             return
         if not self.stages:
             yield "stages", "must list at least one stage"
@@ -166,8 +173,6 @@ class MethodConfig(Section):
                         for line in str(exc).splitlines()[1:]:
                             sub, _, msg = line.strip().partition(": ")
                             yield f"stages[{i}].{sec}.{sub}", msg
-            if stage.epochs is None and (stage.schedule.get("epochs") or self.schedule.epochs) is None:
-                yield f"stages[{i}].epochs", "is required (>= 1): the stage sets none and schedule.epochs is unset"
 
 
 def input_settings(cfg: Mapping[str, Any]) -> InputConfig:
