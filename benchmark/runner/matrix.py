@@ -112,7 +112,7 @@ def validate_configs(plans: list[CellPlan]) -> None:
 
     seen = set()
     for p in plans:
-        key = (p.cell.method, p.cell.dataset, p.config, tuple(p.overrides))
+        key = (p.cell.method, p.config, p.cell.dataset, tuple(p.overrides))
         if key not in seen:
             seen.add(key)
             load_method_config(*key)
