@@ -104,6 +104,7 @@ def train_cmd(method_name: str, dataset: str, root: Path | None, scale: str, con
     from vibench.registry import get_method_class
 
     get_method_class(method_name)
+    cfg = load_config(method_name, config, dataset=dataset, overrides=overrides)  # validated before any work
     dev = resolve_device(device)
     if root is None:
         from vibench.data.synth import ensure_synthetic
@@ -111,7 +112,6 @@ def train_cmd(method_name: str, dataset: str, root: Path | None, scale: str, con
         root = ensure_synthetic(dataset, scale=scale, seed=0)
         click.echo(f"using synthetic {dataset} ({scale}) at {root}")
     index = load_dataset(dataset, root)
-    cfg = load_config(method_name, config, dataset=dataset, overrides=overrides)
     specs = [s for s in resolve_protocols(protocol_expr or dataset) if s.dataset == dataset and getattr(s, "kind", "evaluation") == "evaluation"]
     if not specs:
         raise VibenchError(f"no evaluation protocol of dataset {dataset!r} in {protocol_expr or dataset!r}")
