@@ -7,46 +7,44 @@ the cross-modality baseline of mangye16/Cross-Modal-Re-ID-baseline (methods.md Â
     f_bn = BN(f), logits = W f_bn              BN-neck; test embedding l2norm(f_bn) ("feat")
     L = CE(logits, y) + WRT(f, y)
 
-Config keys (configs/agw/*.yaml, guesses listed in metafile.yaml):
-  model.backbone (resnet50 | resnet18 ...), model.weights (local ImageNet file or null),
-  model.last_stride (1), model.non_local ([0, 2, 3, 0] NL blocks per stage, after the last blocks),
-  model.nl_inner (half = the paper's C/2 | official = the released code's C' = 1),
-  model.gem_p (3), loss.triplet (wrt | hard), loss.margin (hard only), loss.id_weight,
-  loss.triplet_weight.
+Config schema: :class:`AGWConfig` (model = the shared non-local ResNet options, loss = identity +
+triplet with ``loss.triplet`` wrt | hard | none); guesses are listed in metafile.yaml.
 """
 from __future__ import annotations
 
 import copy
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vibench.engine.api import Method, StepState
+from vibench.engine.api import Method, StepState, two_stream_embed
+from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
 from vibench.methods.layers.backbones import init_info, resnet, resnet_dim, resnet_stem
 from vibench.methods.layers.bnneck import BNNeck
 from vibench.methods.layers.gem import GeM
-from vibench.methods.layers.nonlocal_block import NonLocalBlock
-from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
+from vibench.methods.layers.resnet_parts import with_nonlocal
+from vibench.methods.losses.triplet import triplet_loss
+from vibench.methods.schema import NonLocalResNetModel, TripletLoss
 from vibench.registry import register_method
 
 
-def _stage_with_nonlocal(layer: nn.Sequential, n_nonlocal: int, inner: str | int) -> nn.Sequential:
-    """The blocks of one ResNet stage with a non-local block after each of its last n blocks."""
-    blocks = list(layer)
-    if n_nonlocal > len(blocks):
-        raise VibenchError(f"non_local asks for {n_nonlocal} blocks in a stage of {len(blocks)} blocks")
-    out: "OrderedDict[str, nn.Module]" = OrderedDict()
-    for j, block in enumerate(blocks):
-        out[str(j)] = block
-        if j >= len(blocks) - n_nonlocal:
-            channels = block.bn3.num_features if hasattr(block, "bn3") else block.bn2.num_features
-            out[f"nl{j}"] = NonLocalBlock(channels, inner)
-    return nn.Sequential(out)
+@dataclass(frozen=True)
+class AGWLoss(TripletLoss):
+    """CE + triplet; ``none`` drops the triplet term."""
+
+    triplet: Literal["wrt", "hard", "none"] = "wrt"
+
+
+@dataclass(frozen=True)
+class AGWConfig(MethodConfig):
+    model: NonLocalResNetModel = NonLocalResNetModel()
+    loss: AGWLoss = AGWLoss()
 
 
 class AGWNet(nn.Module):
@@ -70,7 +68,7 @@ class AGWNet(nn.Module):
         self.visible_stem = copy.deepcopy(resnet_stem(base))
         self.infrared_stem = copy.deepcopy(resnet_stem(base))
         self.trunk = nn.Sequential(OrderedDict(
-            (f"layer{i + 1}", _stage_with_nonlocal(getattr(base, f"layer{i + 1}"), int(n), nl_inner))
+            (f"layer{i + 1}", with_nonlocal(getattr(base, f"layer{i + 1}"), int(n), nl_inner, f"layer{i + 1}"))
             for i, n in enumerate(non_local)
         ))
         dim = resnet_dim(base)
@@ -101,31 +99,22 @@ class AGW(Method):
     paper = "Ye et al., Deep Learning for Person Re-identification: A Survey and Outlook, TPAMI 2021"
     config_dir = Path(__file__).resolve().parent / "configs" / "agw"
 
+    config_schema = AGWConfig
+
     def build_model(self, num_classes: int) -> nn.Module:
-        m = self.section("model")
-        return AGWNet(
-            num_classes,
-            **self.resnet_options(),
-            non_local=list(m.get("non_local", [0, 2, 3, 0])),
-            nl_inner=m.get("nl_inner", "half"),
-            gem_p=float(m.get("gem_p", 3.0)),
-        )
+        m = self.config.model
+        return AGWNet(num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.weights,
+                      non_local=m.non_local, nl_inner=m.nl_inner, gem_p=m.gem_p)
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
-        loss_cfg = self.cfg.get("loss") or {}
+        lc = self.config.loss
         out = model(batch["vis"], batch["ir"])
         labels = torch.cat([batch["vis_label"], batch["ir_label"]])
-        terms = {"id": float(loss_cfg.get("id_weight", 1.0)) * F.cross_entropy(out["logits"].float(), labels)}
-        kind = loss_cfg.get("triplet", "wrt")
-        w = float(loss_cfg.get("triplet_weight", 1.0))
-        if kind == "wrt":
-            terms["wrt"] = w * weighted_regularized_triplet(out["pool"].float(), labels)
-        elif kind == "hard":
-            terms["triplet"] = w * batch_hard_triplet(out["pool"].float(), labels, float(loss_cfg.get("margin", 0.3)))
-        elif kind not in (None, "none"):
-            raise VibenchError(f"agw: loss.triplet must be wrt, hard or none, got {kind!r}")
+        terms = {"id": lc.id_weight * F.cross_entropy(out["logits"].float(), labels)}
+        if lc.triplet != "none":
+            name = "wrt" if lc.triplet == "wrt" else "triplet"
+            terms[name] = lc.triplet_weight * triplet_loss(lc.triplet, out["pool"], labels, lc.margin)
         return terms
 
     def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:
-        out = model(vis=images) if modality == "visible" else model(ir=images)
-        return {"feat": F.normalize(out["feat"].float(), dim=1), "pool": F.normalize(out["pool"].float(), dim=1)}
+        return two_stream_embed(model, images, modality, "pool")

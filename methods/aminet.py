@@ -15,18 +15,21 @@ strategy (IFFS, Sec. 3.2), PESAM (Sec. 3.4) and AMK-MMD (Sec. 3.3)::
         + w_intra AMK-MMD(intra_V, intra_I) + w_inter AMK-MMD(inter_1, inter_2)          Eq. 6-8
 
 Test embedding: l2norm(BN_mix([g || p])) (4096-d) of the single query/gallery image.
-Config keys: see ``configs/aminet/paper.yaml``; guesses listed in ``metafile.yaml``.
+Config schema: :class:`AMINetConfig`; guesses listed in ``metafile.yaml``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vibench.engine.api import Method, StepState
+from vibench.engine.api import Method, StepState, two_stream_embed
+from vibench.engine.schema import Section, option, to_dict
+from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
 from vibench.methods.layers.backbones import init_info, resnet
 from vibench.methods.layers.bnneck import BNNeck
@@ -34,8 +37,63 @@ from vibench.methods.layers.gem import GeM
 from vibench.methods.layers.pesam import PESAM
 from vibench.methods.layers.resnet_parts import resnet_dim, resnet_stages, resnet_stem
 from vibench.methods.losses.mmd import AMKMMD
-from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
+from vibench.methods.losses.triplet import triplet_loss
+from vibench.methods.schema import NonLocalResNetModel, TripletLoss
 from vibench.registry import register_method
+
+
+@dataclass(frozen=True)
+class AMINetModel(NonLocalResNetModel):
+    non_local: tuple[int, int, int, int] = option((0, 0, 0, 0), ge=0)  # the released code: off
+
+
+@dataclass(frozen=True)
+class PESAMConfig(Section):
+    """Phase-enhanced structure attention (Sec. 3.4, Eq. 9-11); log-Gabor bank parameters."""
+
+    enabled: bool = False
+    n_scales: int = option(4, gt=0)
+    n_orient: int = option(6, gt=0)
+    min_wavelength: float = option(3.0, gt=0)
+    mult: float = option(2.1, gt=0)
+    sigma_onf: float = option(0.55, gt=0)
+    noise_k: float = option(2.0, ge=0)
+    eps: float = option(1e-4, gt=0)
+    spread_weighting: bool = True
+    attn_kernel: int = option(3, gt=0)
+
+
+@dataclass(frozen=True)
+class MMDConfig(Section):
+    """AMK-MMD (Eq. 6-8): Gaussian kernel bandwidth multipliers, learnable weights, estimator."""
+
+    multipliers: tuple[float, ...] = option((0.25, 0.5, 1.0, 2.0, 4.0), gt=0)
+    learn_weights: bool = True
+    estimator: Literal["unbiased", "biased"] = "unbiased"
+
+
+@dataclass(frozen=True)
+class AMINetOptions(Section):
+    upper_ratio: float = option(0.5, gt=0, le=1)
+    part_size: tuple[int, int] | None = option(None, gt=0)
+    inter_pairing: Literal["paper", "code"] = "paper"
+    pesam: PESAMConfig = PESAMConfig()
+    mmd: MMDConfig = MMDConfig()
+
+
+@dataclass(frozen=True)
+class AMINetLoss(TripletLoss):
+    triplet: Literal["wrt", "hard"] = "hard"
+    margin: float = option(0.35, gt=0)
+    mmd_intra_weight: float = option(0.4, ge=0)
+    mmd_inter_weight: float = option(0.6, ge=0)
+
+
+@dataclass(frozen=True)
+class AMINetConfig(MethodConfig):
+    model: AMINetModel = AMINetModel()
+    aminet: AMINetOptions = AMINetOptions()
+    loss: AMINetLoss = AMINetLoss()
 
 
 def upper_body(images: torch.Tensor, ratio: float, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -141,44 +199,31 @@ class AMINet(Method):
     paper = "Jia & Armour, AMINet: Adaptive Modality Interaction Network for Visible-Infrared Person Re-Identification"
     config_dir = Path(__file__).resolve().parent / "configs" / "aminet"
 
+    config_schema = AMINetConfig
+
     def build_model(self, num_classes: int) -> nn.Module:
-        m = self.section("model")
-        a = self.section()
-        part_size = a.get("part_size")
+        m, a = self.config.model, self.config.aminet
         return AMINetNet(
-            num_classes,
-            **self.resnet_options(),
-            gem_p=float(m.get("gem_p", 3.0)),
-            upper_ratio=float(a.get("upper_ratio", 0.5)),
-            part_size=tuple(part_size) if part_size else None,
-            non_local=list(m.get("non_local") or [0, 0, 0, 0]),
-            nl_inner=m.get("nl_inner", "half"),
-            pesam=a.get("pesam") or {"enabled": False},
-            mmd=a.get("mmd") or {},
-            inter_pairing=a.get("inter_pairing", "paper"),
+            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.weights, gem_p=m.gem_p,
+            upper_ratio=a.upper_ratio, part_size=a.part_size, non_local=list(m.non_local), nl_inner=m.nl_inner,
+            pesam=to_dict(a.pesam), mmd=to_dict(a.mmd), inter_pairing=a.inter_pairing,
         )
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
-        lc = self.cfg.get("loss") or {}
+        lc = self.config.loss
         out = model(batch["vis"], batch["ir"])
         y = torch.cat([batch["vis_label"], batch["ir_label"]])
         b = batch["vis"].shape[0]
-        kind = lc.get("triplet", "hard")
-        margin = float(lc.get("margin", 0.35))
 
         def tri(f: torch.Tensor) -> torch.Tensor:
-            if kind == "hard":
-                return batch_hard_triplet(f.float(), y, margin)
-            if kind == "wrt":
-                return weighted_regularized_triplet(f.float(), y)
-            raise VibenchError(f"aminet: loss.triplet must be hard or wrt, got {kind!r}")
+            return triplet_loss(lc.triplet, f, y, lc.margin)
 
-        wid, wtri = float(lc.get("id_weight", 1.0)), float(lc.get("triplet_weight", 1.0))
+        wid, wtri = lc.id_weight, lc.triplet_weight
         terms: dict[str, torch.Tensor] = {}
         for name in ("g", "p", "intra", "inter"):
             terms[f"id_{name}"] = wid * F.cross_entropy(out[f"logits_{name}"].float(), y)
             terms[f"tri_{name}"] = wtri * tri(out[name])
-        w_intra, w_inter = float(lc.get("mmd_intra_weight", 0.4)), float(lc.get("mmd_inter_weight", 0.6))
+        w_intra, w_inter = lc.mmd_intra_weight, lc.mmd_inter_weight
         if w_intra:
             terms["mmd_intra"] = w_intra * model.mmd_intra(out["intra"][:b].float(), out["intra"][b:].float())
         if w_inter:
@@ -186,8 +231,4 @@ class AMINet(Method):
         return terms
 
     def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:
-        out = model(vis=images) if modality == "visible" else model(ir=images)
-        return {
-            "feat": F.normalize(out["feat"].float(), dim=1),
-            "pool": F.normalize(out["intra"].float(), dim=1),
-        }
+        return two_stream_embed(model, images, modality, "intra")

@@ -13,18 +13,21 @@ the pair score Psi (descending), then every other gallery item in coarse order.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from vibench.engine.api import Method, Stage, StepState
+from vibench.engine.schema import Problem, Section, option, to_dict
 from vibench.errors import VibenchError
 from vibench.methods.layers.cross_attention import BCIBlock, BiCrossAttention
 from vibench.methods.losses.contrastive import aggregation_contrastive_loss
 from vibench.methods.losses.pair_bce import expand_pairs, pair_bce_loss, pair_labels
+from vibench.methods.pmt import PMTOptions, ViTConfig
 from vibench.registry import register_method
 
 # ------------------------------------------------------------------------------------------------
@@ -199,28 +202,67 @@ class BIT(nn.Module):
         return patches
 
 
-DEFAULTS: dict[str, Any] = {
-    "decoder": {
-        "dim": None, "depth": 3, "heads": 12, "mlp_ratio": 4.0, "qkv_bias": True, "out_proj": True,
-        "initial_layer": True, "initial_residual": True, "final_norm": False, "casm_hidden": 256,
-        "drop": 0.0, "init_std": 0.02,
-    },
-    "topk": 3,
-    "alpha": 0.2,
-    "ac": {"weight": 0.6, "tau": 1.0 / 16.0, "cross_modal_positives": True},
-    "pair_pos_weight": None,
-    "use_cls_token": False,
-    "decoder_stages": ["decoder"],
-    "refine": {"k": 50, "batch_pairs": 256, "enabled": True, "cache_pairs": 2_000_000},
-    "token_dtype": "float16",
-    "pmt": {},
-}
+@dataclass(frozen=True)
+class DecoderConfig(Section):
+    """The BIT decoder (Eq. 2-4): width (null = the encoder's), depth T, heads, MLP, CASM."""
+
+    dim: int | None = option(None, gt=0)
+    depth: int = option(3, gt=0)
+    heads: int = option(12, gt=0)
+    mlp_ratio: float = option(4.0, gt=0)
+    qkv_bias: bool = True
+    out_proj: bool = True
+    initial_layer: bool = True
+    initial_residual: bool = True
+    final_norm: bool = False
+    casm_hidden: int = option(256, gt=0)
+    drop: float = option(0.0, ge=0, lt=1)
+    init_std: float = option(0.02, gt=0)
+
+    def problems(self) -> Iterable[Problem]:
+        if self.dim is not None and self.dim % self.heads:
+            yield "dim", f"{self.dim} must be divisible by bit.decoder.heads {self.heads}"
 
 
-def _merged(cfg: dict[str, Any]) -> dict[str, Any]:
-    from vibench.engine.config import deep_merge
+@dataclass(frozen=True)
+class ACConfig(Section):
+    """The aggregation contrastive loss (Eq. 5, 14): weight lambda, temperature tau."""
 
-    return deep_merge(DEFAULTS, cfg.get("bit") or {})
+    weight: float = option(0.6, ge=0)
+    tau: float = option(1.0 / 16.0, gt=0)
+    cross_modal_positives: bool = True
+
+
+@dataclass(frozen=True)
+class RefineConfig(Section):
+    """Coarse-to-fine inference: K candidates per query re-scored by the decoder (paper: 50)."""
+
+    k: int = option(50, gt=0)
+    batch_pairs: int = option(256, gt=0)
+    enabled: bool = True
+    cache_pairs: int = option(2_000_000, ge=0, doc="0 = no cache of pair scores")
+
+
+@dataclass(frozen=True)
+class BITOptions(Section):
+    decoder: DecoderConfig = DecoderConfig()
+    topk: int = option(3, gt=0)
+    alpha: float = option(0.2, ge=0)
+    ac: ACConfig = ACConfig()
+    pair_pos_weight: float | None = option(None, gt=0)
+    use_cls_token: bool = False
+    decoder_stages: tuple[str, ...] = ("decoder",)
+    refine: RefineConfig = RefineConfig()
+    token_dtype: Literal["float16", "bfloat16", "float32"] = "float16"
+    pmt: PMTOptions = PMTOptions()
+
+
+@dataclass(frozen=True)
+class BITConfig(ViTConfig):
+    """PMT's encoder sections (model, loss) plus the ``bit`` section; ``bit.pmt`` is the
+    encoder stage's ``pmt`` section."""
+
+    bit: BITOptions = BITOptions()
 
 
 def _encoder_grid(encoder: nn.Module, size: tuple[int, int], use_cls: bool) -> tuple[int, int]:
@@ -284,34 +326,34 @@ class BITMethod(Method):
     @property
     def refine_k(self) -> int:
         """K of the coarse-to-fine inference: candidates re-scored per query (paper: 50)."""
-        return int(self.opts["refine"]["k"])
+        return self.opts.refine.k
+
+    config_schema = BITConfig
 
     def __init__(self, cfg: dict[str, Any], dataset: str) -> None:
         super().__init__(cfg, dataset)
-        self.opts = _merged(cfg)
+        self.opts: BITOptions = self.config.bit
         from vibench.registry import get_method_class
 
         pmt_cfg = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "bit"}
-        pmt_cfg["pmt"] = copy.deepcopy(self.opts.get("pmt") or {})
+        pmt_cfg["pmt"] = to_dict(self.opts.pmt)
         pmt_cfg["method"] = "pmt"
         self.pmt = get_method_class("pmt")(pmt_cfg, dataset)
 
     # ---- model -----------------------------------------------------------------------------
     def build_model(self, num_classes: int) -> nn.Module:
         encoder = self.pmt.build_model(num_classes)
-        size = tuple(int(s) for s in (self.cfg.get("input") or {}).get("size", (256, 128)))
-        use_cls = bool(self.opts["use_cls_token"])
-        n_tokens, width = _encoder_grid(encoder, size, use_cls)
-        d = dict(self.opts["decoder"])
-        dim = int(d.get("dim") or width)
-        if dim % int(d["heads"]):
-            raise VibenchError(f"bit.decoder.dim {dim} must be divisible by bit.decoder.heads {d['heads']}")
+        use_cls = self.opts.use_cls_token
+        n_tokens, width = _encoder_grid(encoder, self.config.input.size, use_cls)
+        d = self.opts.decoder
+        dim = d.dim or width
+        if dim % d.heads:
+            raise VibenchError(f"bit.decoder.dim {dim} (the encoder width) must be divisible by bit.decoder.heads {d.heads}")
         decoder = BITDecoder(
-            in_dim=width, n_tokens=n_tokens, dim=dim, depth=int(d["depth"]), heads=int(d["heads"]),
-            mlp_ratio=float(d["mlp_ratio"]), qkv_bias=bool(d["qkv_bias"]), out_proj=bool(d["out_proj"]),
-            initial_layer=bool(d["initial_layer"]), initial_residual=bool(d["initial_residual"]),
-            final_norm=bool(d["final_norm"]), topk=int(self.opts["topk"]), alpha=float(self.opts["alpha"]),
-            casm_hidden=int(d["casm_hidden"]), drop=float(d["drop"]), init_std=float(d["init_std"]),
+            in_dim=width, n_tokens=n_tokens, dim=dim, depth=d.depth, heads=d.heads, mlp_ratio=d.mlp_ratio,
+            qkv_bias=d.qkv_bias, out_proj=d.out_proj, initial_layer=d.initial_layer,
+            initial_residual=d.initial_residual, final_norm=d.final_norm, topk=self.opts.topk,
+            alpha=self.opts.alpha, casm_hidden=d.casm_hidden, drop=d.drop, init_std=d.init_std,
         )
         return BIT(encoder, decoder, use_cls)
 
@@ -320,7 +362,7 @@ class BITMethod(Method):
         return self.pmt.stages()
 
     def _is_decoder_stage(self, stage: str) -> bool:
-        return stage in set(self.opts["decoder_stages"])
+        return stage in set(self.opts.decoder_stages)
 
     def param_groups(self, model: nn.Module, stage: Stage) -> list[dict[str, Any]]:
         if self._is_decoder_stage(stage.name):
@@ -357,15 +399,14 @@ class BITMethod(Method):
         p_v, p_i = expand_pairs(t_v, t_i)
         out = model.decoder(p_v, p_i)
         y = pair_labels(batch["vis_label"], batch["ir_label"])
-        terms = {"pair": pair_bce_loss(out["logit"], y, self.opts.get("pair_pos_weight"))}
-        ac = self.opts["ac"]
-        if float(ac["weight"]):
+        terms = {"pair": pair_bce_loss(out["logit"], y, self.opts.pair_pos_weight)}
+        ac = self.opts.ac
+        if ac.weight:
             lv, li = expand_pairs(batch["vis_label"], batch["ir_label"])
             feats = torch.cat([out["pooled_v"], out["pooled_i"]], 0)
             labels = torch.cat([lv, li], 0)
             mods = torch.cat([torch.zeros_like(lv), torch.ones_like(li)], 0)
-            terms["ac"] = float(ac["weight"]) * aggregation_contrastive_loss(
-                feats, labels, mods, float(ac["tau"]), bool(ac["cross_modal_positives"]))
+            terms["ac"] = ac.weight * aggregation_contrastive_loss(feats, labels, mods, ac.tau, ac.cross_modal_positives)
         return terms
 
     # ---- inference -------------------------------------------------------------------------
@@ -378,7 +419,7 @@ class BITMethod(Method):
         feat = model.encoder.neck.bottleneck(cls)  # PMT's test embedding l2norm(BN(CLS))
         out = {"feat": nn.functional.normalize(feat.float(), dim=1), "pool": nn.functional.normalize(cls.float(), dim=1)}
         tok = torch.cat([cls.unsqueeze(1), patches], 1) if model.use_cls_token else patches
-        dtype = getattr(torch, str(self.opts["token_dtype"]))
+        dtype = getattr(torch, self.opts.token_dtype)
         out["tokens"] = tok.reshape(tok.shape[0], -1).to(dtype)
         out["ir"] = torch.full((images.shape[0], 1), 1.0 if modality == "infrared" else 0.0, device=images.device)
         return out
@@ -394,7 +435,7 @@ class BITMethod(Method):
         """Decoder logits of Psi for the pairs (q_tok[qi[p]], g_tok[gi[p]]), ``bit.refine.batch_pairs``
         pairs per decoder call (tokens stay where they are stored; each chunk moves to the model)."""
         dev = next(model.decoder.parameters()).device
-        bs = max(1, int(self.opts["refine"]["batch_pairs"]))
+        bs = self.opts.refine.batch_pairs
         out = []
         for s in range(0, qi.numel(), bs):
             a, b = qi[s:s + bs], gi[s:s + bs]
@@ -408,7 +449,7 @@ class BITMethod(Method):
         modality flags (``bit.refine.cache_pairs`` entries, 0 = off). Protocols and gallery trials
         of one cell re-rank mostly the same pairs; the decoder is deterministic in eval mode, so a
         cached score is the score the decoder would return."""
-        limit = int(self.opts["refine"].get("cache_pairs", 0) or 0)
+        limit = self.opts.refine.cache_pairs
         if limit <= 0:
             return self.pair_scores(model, q_tok, g_tok, q_ir, g_ir, qi, gi)
         import hashlib
@@ -447,8 +488,8 @@ class BITMethod(Method):
                distmat: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
         """Re-score the top-K (``bit.refine.k``, 50) non-excluded candidates of each query with Psi;
         see :func:`refine_order` for the returned order."""
-        r = self.opts["refine"]
-        if not bool(r.get("enabled", True)):
+        r = self.opts.refine
+        if not r.enabled:
             return distmat
         model.eval()
         nq, ng = distmat.shape
@@ -456,7 +497,7 @@ class BITMethod(Method):
         q_tok = query["tokens"].reshape(nq, n_tok, width)
         g_tok = gallery["tokens"].reshape(ng, n_tok, width)
         q_ir, g_ir = query["ir"].reshape(-1), gallery["ir"].reshape(-1)
-        k = min(int(r["k"]), ng)
+        k = min(r.k, ng)
         masked = distmat.float().masked_fill(excluded.to(distmat.device), float("inf"))
         cand = masked.topk(k, dim=1, largest=False).indices  # (nq, K)
         valid = ~torch.gather(excluded.to(distmat.device), 1, cand)

@@ -25,27 +25,118 @@ with a forward hook, and adds the MixER heads and losses to the base method's ow
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vibench.engine.api import Method, Stage, StepState
+from vibench.engine.api import Method, Stage, StepState, cosine_distance
+from vibench.engine.schema import Section, option, to_dict, validate
+from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
 from vibench.methods.layers.backbones import init_info, resnet
 from vibench.methods.layers.bnneck import BNNeck
 from vibench.methods.layers.gem import GeM
 from vibench.methods.layers.grl import GradientReversal, dann_coefficient
 from vibench.methods.layers.part_pool import PartWiseMAM
+from vibench.methods.layers.resnet_parts import block_channels
 from vibench.methods.losses.center_cluster import CenterClusterLoss
 from vibench.methods.losses.mixed_fusion_triplet import fuse, mixed_fusion_triplet_loss
 from vibench.methods.losses.orthogonal import orthogonality_loss
+from vibench.methods.schema import ResNetModel
 from vibench.registry import get_method_class, register_method
 
 VISIBLE, INFRARED = 0, 1
+
+
+@dataclass(frozen=True)
+class MixERWeights(Section):
+    """Eq. 16 weights (0 drops a term)."""
+
+    erased_id: float = option(1.0, ge=0)
+    erased_cc: float = option(1.0, ge=0)
+    related_id: float = option(1.0, ge=0)
+    related_cc: float = option(1.0, ge=0)
+    modality: float = option(0.1, ge=0)
+    ortho: float = option(1.0, ge=0)
+    fusion: float = option(1.0, ge=0)
+
+
+@dataclass(frozen=True)
+class CenterClusterConfig(Section):
+    inter_margin: float = option(0.7, ge=0)
+    intra_margin: float = option(0.0, ge=0)
+
+
+@dataclass(frozen=True)
+class FusionTripletConfig(Section):
+    margin: float = option(0.3, gt=0)
+    metric: Literal["cosine", "euclidean"] = "cosine"
+
+
+@dataclass(frozen=True)
+class GRLConfig(Section):
+    """Gradient reversal coefficient: DANN ramp 2/(1+exp(-gamma p)) - 1 times coeff, or constant."""
+
+    schedule: Literal["dann", "constant"] = "dann"
+    coeff: float = option(1.0, ge=0)
+    gamma: float = option(10.0, gt=0)
+
+
+@dataclass(frozen=True)
+class MixERTest(Section):
+    mode: Literal["mixer", "erased", "related"] = "mixer"
+
+
+@dataclass(frozen=True)
+class AddonConfig(Section):
+    """"X + MixER": the base method and where the heads attach to its model."""
+
+    base: str = ""
+    split_module: str = "layer4"
+    erased_module: str = "bnneck"
+    erased_from: Literal["input", "output"] = "input"
+    detach_base: bool = False
+    pool: Literal["avg", "gem"] = "avg"
+    dim: int | None = option(None, gt=0, doc="null = the split module's output channels")
+    base_options: dict[str, Any] = option(factory=dict, doc="top-level sections replaced for the base method")
+
+
+@dataclass(frozen=True)
+class MixEROptions(Section):
+    """The ``mixer`` section. `dual_bnneck` null = true standalone, false as an add-on; `pool`
+    null = avg standalone, ``addon.pool`` as an add-on."""
+
+    mam_after: tuple[int, ...] = option((), ge=3, le=4)
+    dual_bnneck: bool | None = None
+    pool: Literal["avg", "gem"] | None = None
+    metric_features: Literal["pool", "bn"] = "pool"
+    weights: MixERWeights = MixERWeights()
+    center_cluster: CenterClusterConfig = CenterClusterConfig()
+    ortho_mode: Literal["abs", "signed", "squared"] = "abs"
+    fusion_triplet: FusionTripletConfig = FusionTripletConfig()
+    grl: GRLConfig = GRLConfig()
+    test: MixERTest = MixERTest()
+    addon: AddonConfig | None = None
+
+
+@dataclass(frozen=True)
+class MixERConfig(MethodConfig):
+    """Standalone MixER (SAAI baseline)."""
+
+    model: ResNetModel = ResNetModel()
+    mixer: MixEROptions = MixEROptions()
+
+
+@dataclass(frozen=True)
+class _MixerSectionOnly(Section):
+    """The ``mixer`` section alone: an add-on config's other sections follow the base's schema."""
+
+    mixer: MixEROptions = MixEROptions()
 
 
 def doubled_labels(labels: torch.Tensor, modalities: torch.Tensor) -> torch.Tensor:
@@ -150,18 +241,12 @@ class MixERLoss(nn.Module):
     """The MixER terms of Eq. 16 (the erased identity CE is optional so an add-on can keep the
     base method's own identity loss). Returns a dict of weighted terms."""
 
-    def __init__(self, cfg: Mapping[str, Any]) -> None:
+    def __init__(self, opts: MixEROptions) -> None:
         super().__init__()
-        w = cfg.get("weights") or {}
-        self.w = {k: float(w.get(k, d)) for k, d in
-                  {"erased_id": 1.0, "erased_cc": 1.0, "related_id": 1.0, "related_cc": 1.0,
-                   "modality": 0.1, "ortho": 1.0, "fusion": 1.0}.items()}
-        cc = cfg.get("center_cluster") or {}
-        self.cc = CenterClusterLoss(float(cc.get("inter_margin", 0.7)), float(cc.get("intra_margin", 0.0)))
-        self.ortho_mode = str(cfg.get("ortho_mode", "abs"))
-        ft = cfg.get("fusion_triplet") or {}
-        self.fusion_margin = float(ft.get("margin", 0.3))
-        self.fusion_metric = str(ft.get("metric", "cosine"))
+        self.w = to_dict(opts.weights)
+        self.cc = CenterClusterLoss(opts.center_cluster.inter_margin, opts.center_cluster.intra_margin)
+        self.ortho_mode = opts.ortho_mode
+        self.fusion_margin, self.fusion_metric = opts.fusion_triplet.margin, opts.fusion_triplet.metric
 
     def forward(
         self,
@@ -201,9 +286,7 @@ def mixed_distance(
     """Lower-is-closer cosine distances: ``mode="mixer"`` uses -cos(z^e) for cross-modal pairs and
     -cos(z^f) for same-modality pairs; "erased" / "related" use one feature everywhere
     (MixER(E) / MixER(R) rows)."""
-    def cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return -(F.normalize(a.float(), dim=1) @ F.normalize(b.float(), dim=1).T)
-
+    cos = cosine_distance
     if mode == "erased":
         return cos(q_e, g_e)
     if q_r is None or g_r is None:
@@ -223,32 +306,31 @@ def mixed_distance(
 # ------------------------------------------------------------------------------------------------
 
 
-def _resnet_trunk(m: Mapping[str, Any]) -> nn.Module:
+def _resnet_trunk(m: ResNetModel) -> nn.Module:
     """The shared torchvision ResNet (``model.backbone``, ``model.last_stride``, ``model.weights``)."""
-    net = resnet(str(m.get("backbone", "resnet50")), last_stride=int(m.get("last_stride", 1)), weights=m.get("weights"))
-    net.init_info = {"backbone": str(m.get("backbone", "resnet50")), **init_info(m.get("weights"))}
+    net = resnet(m.backbone, last_stride=m.last_stride, weights=m.weights)
+    net.init_info = {"backbone": m.backbone, **init_info(m.weights)}
     return net
 
 
 class MixER(nn.Module):
     """SAAI-style shared ResNet (stem..layer3 = F_b, layer4 = F_s) + MixER heads."""
 
-    def __init__(self, num_classes: int, cfg: Mapping[str, Any]) -> None:
+    def __init__(self, num_classes: int, model: ResNetModel, opts: MixEROptions) -> None:
         super().__init__()
-        m = cfg.get("model") or {}
-        opts = cfg.get("mixer") or {}
-        r = _resnet_trunk(m)
+        r = _resnet_trunk(model)
         self.stem = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool)
         self.layer1, self.layer2, self.layer3 = r.layer1, r.layer2, r.layer3
-        dim = _stage_out_channels(r.layer4)
-        mam = set(int(x) for x in (opts.get("mam_after") or []))
-        self.mam3 = PartWiseMAM(_stage_out_channels(r.layer3), parts=1) if 3 in mam else nn.Identity()
+        dim = block_channels(r.layer4)
+        mam = set(opts.mam_after)
+        self.mam3 = PartWiseMAM(block_channels(r.layer3), parts=1) if 3 in mam else nn.Identity()
         # F_s: layer4 (+ MAM); the modality-related heads clone exactly this stage
         self.shared_head = nn.Sequential(r.layer4, PartWiseMAM(dim, parts=1) if 4 in mam else nn.Identity())
-        self.pool = _pool(str(opts.get("pool", "avg")))
-        dual = bool(opts.get("dual_bnneck", True))
+        pool = opts.pool or "avg"
+        self.pool = _pool(pool)
+        dual = True if opts.dual_bnneck is None else opts.dual_bnneck
         self.erased_neck = DualBNNeck(dim, num_classes, dual)
-        self.heads = MixERHeads(self.shared_head, dim, num_classes, str(opts.get("pool", "avg")), dual)
+        self.heads = MixERHeads(self.shared_head, dim, num_classes, pool, dual)
         self.dim = dim
         self.init_info = getattr(r, "init_info", {"kind": "random"})
 
@@ -274,20 +356,11 @@ class MixER(nn.Module):
         return out
 
 
-def _stage_out_channels(stage: nn.Module) -> int:
-    convs = [m for m in stage.modules() if isinstance(m, nn.Conv2d)]
-    bns = [m for m in stage.modules() if isinstance(m, nn.BatchNorm2d)]
-    if bns:
-        return bns[-1].num_features
-    return convs[-1].out_channels
-
-
-def _grl_coeff(opts: Mapping[str, Any], state: StepState) -> float:
-    g = opts.get("grl") or {}
-    coeff = float(g.get("coeff", 1.0))
-    if str(g.get("schedule", "dann")) == "dann":
-        return dann_coefficient(state.progress, float(g.get("gamma", 10.0)), coeff)
-    return coeff
+def _grl_coeff(opts: MixEROptions, state: StepState) -> float:
+    g = opts.grl
+    if g.schedule == "dann":
+        return dann_coefficient(state.progress, g.gamma, g.coeff)
+    return g.coeff
 
 
 def _labels_mods(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -313,25 +386,53 @@ class MixERMethod(Method):
     paper = "Alehdaghi et al., MixER: From Cross-Modal to Mixed-Modal Visible-Infrared Re-Identification"
     config_dir = Path(__file__).resolve().parent / "configs" / "mixer"
 
+    config_schema = MixERConfig
+
+    @classmethod
+    def resolve_config(cls, raw: Mapping[str, Any], source: str,
+                       origin: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """Standalone: :class:`MixERConfig`. Add-on (``mixer.addon``): the ``mixer`` section by
+        :class:`MixEROptions`, every other section by the base method's own schema."""
+        addon = (raw.get("mixer") or {}).get("addon") if isinstance(raw.get("mixer"), Mapping) else None
+        if not addon:
+            return super().resolve_config(raw, source, origin)
+        mixer = to_dict(validate(_MixerSectionOnly, {"mixer": raw["mixer"]}, source, origin))
+        base_name = mixer["mixer"]["addon"]["base"]
+        if not base_name or base_name == "mixer":
+            raise VibenchError(f"config {source}: mixer.addon.base must name another method, got {base_name!r}")
+        base = get_method_class(base_name)
+        rest = {k: v for k, v in raw.items() if k != "mixer"}
+        resolved = base.resolve_config({**rest, "method": base_name}, source, origin)
+        return {**resolved, "method": raw.get("method", "mixer"), **mixer}
+
     def __init__(self, cfg: dict[str, Any], dataset: str) -> None:
-        super().__init__(cfg, dataset)
-        self.opts = dict(cfg.get("mixer") or {})
+        if (cfg.get("mixer") or {}).get("addon"):
+            self._init_addon(cfg, dataset)
+        else:
+            super().__init__(cfg, dataset)
         self.loss = MixERLoss(self.opts)
-        addon = self.opts.get("addon")
+        addon = self.opts.addon
         self.base: Method | None = None
-        if addon:
-            base_name = str(addon.get("base", ""))
-            if not base_name or base_name == "mixer":
-                raise VibenchError(f"mixer.addon.base must name another method, got {base_name!r}")
+        if addon is not None:
             base_cfg = {k: v for k, v in cfg.items() if k != "mixer"}
-            base_cfg.update(copy.deepcopy(addon.get("base_options") or {}))
-            self.base = get_method_class(base_name)(base_cfg, dataset)
+            base_cfg.update(copy.deepcopy(addon.base_options))
+            base_cfg["method"] = addon.base
+            self.base = get_method_class(addon.base)(base_cfg, dataset)
+
+    @property
+    def opts(self) -> MixEROptions:
+        return self.config.mixer
+
+    def _init_addon(self, cfg: dict[str, Any], dataset: str) -> None:
+        """An add-on config: only the ``mixer`` section is this method's (the base checks the rest)."""
+        self.cfg, self.dataset = cfg, dataset
+        self.config = validate(_MixerSectionOnly, {"mixer": cfg["mixer"]}, "of mixer")
 
     # ---- model -----------------------------------------------------------------------------
     def build_model(self, num_classes: int) -> nn.Module:
         if self.base is not None:
-            return MixERAddon(self.base.build_model(num_classes), num_classes, self.opts["addon"], self.opts)
-        return MixER(num_classes, self.cfg)
+            return MixERAddon(self.base.build_model(num_classes), num_classes, self.opts)
+        return MixER(num_classes, self.config.model, self.opts)
 
     def stages(self) -> list[Stage]:
         return self.base.stages() if self.base is not None else super().stages()
@@ -344,15 +445,15 @@ class MixERMethod(Method):
         x, labels, mods = _batch(batch)
         model.heads.grl.coeff = coeff
         out = model(x, mods)
-        feats = str(self.opts.get("metric_features", "pool"))
-        e = out["erased_pool"] if feats == "pool" else out["erased_bn"]
-        r = out["related_pool"] if feats == "pool" else out["related_bn"]
+        pooled = self.opts.metric_features == "pool"
+        e = out["erased_pool"] if pooled else out["erased_bn"]
+        r = out["related_pool"] if pooled else out["related_bn"]
         return self.loss(labels=labels, modalities=mods, erased=e, related=r, related_logits=out["related_logits"],
                          modality_logits=out["modality_logits"], erased_logits=out["erased_logits"])
 
     # ---- inference -------------------------------------------------------------------------
     def _test_mode(self) -> str:
-        return str((self.opts.get("test") or {}).get("mode", "mixer"))
+        return self.opts.test.mode
 
     @torch.no_grad()
     def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:
@@ -382,14 +483,14 @@ class MixERAddon(nn.Module):
     (``erased_from: input``) is the base's pooled feature z^e (e.g. AGW's BN-neck input).
     """
 
-    def __init__(self, base: nn.Module, num_classes: int, addon: Mapping[str, Any], opts: Mapping[str, Any]) -> None:
+    def __init__(self, base: nn.Module, num_classes: int, opts: MixEROptions) -> None:
         super().__init__()
+        addon = opts.addon
+        assert addon is not None
         self.base = base
-        self.split_name = str(addon.get("split_module", "layer4"))
-        self.erased_name = str(addon.get("erased_module", "bnneck"))
-        self.erased_from = str(addon.get("erased_from", "input"))
-        self.detach = bool(addon.get("detach_base", False))
-        self.metric_features = str(opts.get("metric_features", "pool"))
+        self.split_name, self.erased_name = addon.split_module, addon.erased_module
+        self.erased_from, self.detach = addon.erased_from, addon.detach_base
+        self.metric_features = opts.metric_features
         modules = dict(base.named_modules())
         for key, name in (("split_module", self.split_name), ("erased_module", self.erased_name)):
             if name not in modules:
@@ -397,9 +498,8 @@ class MixERAddon(nn.Module):
                     f"mixer.addon.{key} {name!r} is not a module of the base model; "
                     f"top-level modules: {', '.join(n for n, _ in base.named_children())}")
         split = modules[self.split_name]
-        dim = int(addon.get("dim", _stage_out_channels(split)))
-        self.heads = MixERHeads(split, dim, num_classes, str(opts.get("pool", addon.get("pool", "avg"))),
-                                bool(opts.get("dual_bnneck", False)))
+        dim = addon.dim or block_channels(split)
+        self.heads = MixERHeads(split, dim, num_classes, opts.pool or addon.pool, bool(opts.dual_bnneck))
         self.init_info = getattr(base, "init_info", {"kind": "random"})
         self._captured: dict[str, list[torch.Tensor]] = {"z": [], "e": []}
         # hooks go on after MixERHeads deep-copied the stage, so the clones carry no hooks

@@ -16,14 +16,17 @@ the baseline"). Memory banks are model buffers, so checkpoints and resume carry 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vibench.engine.api import Method, StepState
+from vibench.engine.api import Method, StepState, two_stream_embed
+from vibench.engine.schema import Section, option, to_dict
+from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
 from vibench.methods.layers.backbones import init_info, resnet
 from vibench.methods.layers.bnneck import BNNeck
@@ -31,9 +34,49 @@ from vibench.methods.layers.gem import GeM
 from vibench.methods.layers.part_pool import PartPool, PartWiseMAM
 from vibench.methods.layers.resnet_parts import resnet_dim, resnet_stages, resnet_stem, stage_channels
 from vibench.methods.losses.pmcm import CenterMemory, SampleToSample, mu_ramp, part_align_kl, pmml_loss
-from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
+from vibench.methods.losses.triplet import triplet_loss
 from vibench.methods.mixing.build import build_mixer
+from vibench.methods.schema import MixingConfig, ResNetModel, TripletChoice
 from vibench.registry import register_method
+
+
+@dataclass(frozen=True)
+class PMCMMixing(MixingConfig):
+    kind: Literal["pedmix", "patchmix", "none"] = "patchmix"
+
+
+@dataclass(frozen=True)
+class PMCMOptions(Section):
+    parts: int = option(4, gt=0)
+    mam_after: tuple[int, ...] = option((3, 4), ge=1, le=4)
+    mam_reduction: int = option(16, gt=0)
+    pool: Literal["avg", "gem"] = "avg"
+    s2s_dim: int = option(256, gt=0)
+    memory_momentum: float = option(0.9, ge=0, le=1)
+    mixed_stem: Literal["ir", "vis"] = "ir"
+    mixed_view: Literal["ir_based", "vis_based"] = "ir_based"
+    mu_max: float = option(0.5, ge=0)
+    mu_ramp_epochs: float = option(50.0, ge=0)
+    c2c_start_epoch: int = option(10, ge=0)
+    c2c_normalize: bool = True
+    mixing: PMCMMixing = PMCMMixing()
+
+
+@dataclass(frozen=True)
+class PMCMLoss(TripletChoice):
+    triplet: Literal["wrt", "hard"] = "hard"
+    lambda1: float = option(0.2, ge=0)
+    lambda2: float = option(0.2, ge=0)
+    lambda3: float = option(1.0, ge=0)
+    part_align_detach: bool = False
+    pmml_detach_targets: bool = True
+
+
+@dataclass(frozen=True)
+class PMCMConfig(MethodConfig):
+    model: ResNetModel = ResNetModel()
+    pmcm: PMCMOptions = PMCMOptions()
+    loss: PMCMLoss = PMCMLoss()
 
 
 class PMCMNet(nn.Module):
@@ -112,58 +155,43 @@ class PMCM(Method):
     paper = "Qian, Lin, Du, Visible-Infrared Person Re-Identification via Patch-Mixed Cross-Modality Learning, Pattern Recognition 157:110873, 2025"
     config_dir = Path(__file__).resolve().parent / "configs" / "pmcm"
 
+    config_schema = PMCMConfig
+
     def build_model(self, num_classes: int) -> nn.Module:
-        s = self.section()
+        m, s = self.config.model, self.config.pmcm
         return PMCMNet(
-            num_classes,
-            **self.resnet_options(),
-            parts=int(s.get("parts", 4)),
-            mam_after=list(s.get("mam_after", [3, 4])),
-            mam_reduction=int(s.get("mam_reduction", 16)),
-            pool=str(s.get("pool", "avg")),
-            s2s_dim=int(s.get("s2s_dim", 256)),
-            memory_momentum=float(s.get("memory_momentum", 0.9)),
-            mixed_stem=str(s.get("mixed_stem", "ir")),
+            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.weights, parts=s.parts,
+            mam_after=list(s.mam_after), mam_reduction=s.mam_reduction, pool=s.pool, s2s_dim=s.s2s_dim,
+            memory_momentum=s.memory_momentum, mixed_stem=s.mixed_stem,
         )
 
     def mu(self, state: StepState) -> float:
         """The part/PMML weight mu at this epoch (Sec. 4.1.3, Table 5)."""
-        s = self.section()
-        return mu_ramp(state.epoch, float(s.get("mu_max", 0.5)), float(s.get("mu_ramp_epochs", 50)))
+        return mu_ramp(state.epoch, self.config.pmcm.mu_max, self.config.pmcm.mu_ramp_epochs)
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
-        s = self.section()
-        lc = self.cfg.get("loss") or {}
+        s, lc = self.config.pmcm, self.config.loss
         vis, ir = batch["vis"], batch["ir"]
         y = batch["vis_label"]
         if not torch.equal(batch["vis_label"], batch["ir_label"]):
             raise VibenchError("pmcm: patch-mix and the s2s/PMML losses need index-aligned rows (vis_label == ir_label)")
         b = vis.shape[0]
-        mixer = build_mixer(s.get("mixing") or {"kind": "patchmix"})
+        mixer = build_mixer(to_dict(s.mixing))
         mixed, p = None, 0.0
         if mixer is not None:
             mix = mixer(vis, ir)
-            view = str(s.get("mixed_view", "ir_based"))
-            if view == "ir_based":
+            if s.mixed_view == "ir_based":
                 mixed, frac = mix.ir_based, mix.vis_fraction_ir_based
-            elif view == "vis_based":
-                mixed, frac = mix.vis_based, mix.vis_fraction_vis_based
             else:
-                raise VibenchError(f"pmcm.mixed_view must be 'ir_based' or 'vis_based', got {view!r}")
+                mixed, frac = mix.vis_based, mix.vis_fraction_vis_based
             p = float(frac.float().mean())  # Eq. 9 weight = the visible share of x^M (the patch-mix ratio)
         out = model(vis, ir, mixed)
         n = 2 * b + (b if mixed is not None else 0)
         y_all = torch.cat([y] * (n // b))
         mu = self.mu(state)
-        lam1, lam2, lam3 = float(lc.get("lambda1", 0.2)), float(lc.get("lambda2", 0.2)), float(lc.get("lambda3", 1.0))
+        lam1, lam2, lam3 = lc.lambda1, lc.lambda2, lc.lambda3
         g, lg, parts, lp = out["g"].float(), out["logits_g"].float(), out["parts"].float(), out["logits_p"].float()
-        kind = lc.get("triplet", "hard")
-        if kind == "hard":
-            tri = batch_hard_triplet(g, y_all, float(lc.get("margin", 0.3)))
-        elif kind == "wrt":
-            tri = weighted_regularized_triplet(g, y_all)
-        else:
-            raise VibenchError(f"pmcm: loss.triplet must be hard or wrt, got {kind!r}")
+        tri = triplet_loss(lc.triplet, g, y_all, lc.margin)
         terms: dict[str, torch.Tensor] = {
             "id_g": F.cross_entropy(lg, y_all),
             "tri": tri,
@@ -173,11 +201,11 @@ class PMCM(Method):
         id_p = sum(F.cross_entropy(lp[:, k], y_all) for k in range(lp.shape[1]))
         s2s_p = sum(proj(parts[:b, k], parts[b:2 * b, k]) for k, proj in enumerate(model.s2s_parts))
         terms["part"] = mu * (id_p + s2s_p)
-        terms["part_align"] = mu * part_align_kl(lg, lp, detach_global=bool(lc.get("part_align_detach", False)))
+        terms["part_align"] = mu * part_align_kl(lg, lp, detach_global=lc.part_align_detach)
         # center-to-center with memory banks (Eq. 6-7), delayed to the threshold epoch
-        active = state.epoch >= int(s.get("c2c_start_epoch", 10))
+        active = state.epoch >= s.c2c_start_epoch
         gv, gi, pv, pi = g[:b], g[b:2 * b], parts[:b], parts[b:2 * b]
-        if bool(s.get("c2c_normalize", True)):  # [G] centres of L2-normalised (per-part) features
+        if s.c2c_normalize:  # [G] centres of L2-normalised (per-part) features
             gv, gi, pv, pi = F.normalize(gv, dim=-1), F.normalize(gi, dim=-1), F.normalize(pv, dim=-1), F.normalize(pi, dim=-1)
         pv, pi = pv.flatten(1), pi.flatten(1)  # sum over parts of ||m_k^V - m_k^I||^2 = one concatenated bank
         terms["c2c_g"] = lam2 * model.memory_global(gv, y, gi, y, active=active)
@@ -186,10 +214,9 @@ class PMCM(Method):
             sl_v, sl_i, sl_m = slice(0, b), slice(b, 2 * b), slice(2 * b, 3 * b)
             terms["pmml"] = mu * pmml_loss(
                 (lg[sl_v], lp[sl_v]), (lg[sl_i], lp[sl_i]), (lg[sl_m], lp[sl_m]), (lg[sl_m], lp[sl_m]), p,
-                detach_targets=bool(lc.get("pmml_detach_targets", True)),
+                detach_targets=lc.pmml_detach_targets,
             )
         return terms
 
     def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:
-        out = model(vis=images) if modality == "visible" else model(ir=images)
-        return {"feat": F.normalize(out["feat"].float(), dim=1), "pool": F.normalize(out["g"].float(), dim=1)}
+        return two_stream_embed(model, images, modality, "g")

@@ -15,29 +15,63 @@ afterwards RGB and
 Reusable as a frozen encoder: ``PMTNet.encode(images) -> (cls, patch_tokens)`` returns the CLS
 token (B, D) and the patch tokens (B, N, D) after the final LayerNorm (BIT's decoder input).
 
-Config keys: model.size (vit_base | vit_small | vit_tiny | vit_micro), model.patch_size,
-model.stride, model.drop_rate, model.attn_drop_rate, model.drop_path_rate, model.weights (local
-ViT ImageNet file or null), pmt.pl_epochs, pmt.gray_stream, loss.margin, loss.triplet_normalize,
-loss.dcl_weight, loss.msel_weight.
+Config schema: :class:`PMTConfig` (model = the shared ViT options; the image size, also the
+ViT's position grid, is ``input.size``).
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vibench.engine.api import Method, Stage, StepState
-from vibench.errors import VibenchError
+from vibench.engine.schema import Problem, Section, option
+from vibench.engine.sections import MethodConfig
 from vibench.methods.layers.backbones import init_info, vit
 from vibench.methods.layers.bnneck import BNNeck
 from vibench.methods.losses.pmt import discriminative_center_loss, modality_shared_enhancement_loss
 from vibench.methods.losses.triplet import batch_hard_triplet
+from vibench.methods.schema import ViTModel
 from vibench.registry import register_method
+
+
+@dataclass(frozen=True)
+class PMTOptions(Section):
+    """Progressive learning: grayscale visible stream and intra-modality triplets for the first
+    `pl_epochs` epochs of the first stage (off with ``gray_stream: false``)."""
+
+    pl_epochs: int = option(6, ge=0)
+    gray_stream: bool = True
+
+
+@dataclass(frozen=True)
+class PMTLoss(Section):
+    margin: float = option(0.1, gt=0)
+    triplet_normalize: bool = False
+    dcl_weight: float = option(0.5, ge=0)
+    msel_weight: float = option(0.5, ge=0)
+
+
+@dataclass(frozen=True)
+class ViTConfig(MethodConfig):
+    """A PMT-encoder config (PMT, and BIT's stage 1): the ViT must fit input.size."""
+
+    model: ViTModel = ViTModel()
+    loss: PMTLoss = PMTLoss()
+
+    def problems(self) -> Iterable[Problem]:
+        yield from super().problems()
+        yield from self.model.size_problems(self.input.size)
+
+
+@dataclass(frozen=True)
+class PMTConfig(ViTConfig):
+    pmt: PMTOptions = PMTOptions()
 
 
 class PMTNet(nn.Module):
@@ -80,36 +114,23 @@ class PMT(Method):
     paper = "Lu et al., Learning Progressive Modality-shared Transformers for Effective VI-ReID, AAAI 2023"
     config_dir = Path(__file__).resolve().parent / "configs" / "pmt"
 
-    def _opts(self) -> dict[str, Any]:
-        return dict(self.cfg.get("pmt") or self.cfg.get("options") or {})
+    config_schema = PMTConfig
 
     def build_model(self, num_classes: int) -> nn.Module:
-        m = self.cfg.get("model") or {}
-        size = m.get("img_size") or (self.cfg.get("input") or {}).get("size") or (256, 128)
-        return PMTNet(
-            num_classes,
-            size=m.get("size", "vit_base"),
-            img_size=(int(size[0]), int(size[1])),
-            patch_size=int(m.get("patch_size", 16)),
-            stride=int(m.get("stride", 12)),
-            drop_rate=float(m.get("drop_rate", 0.03)),
-            attn_drop_rate=float(m.get("attn_drop_rate", 0.0)),
-            drop_path_rate=float(m.get("drop_path_rate", 0.1)),
-            weights=m.get("weights"),
-        )
+        m = self.config.model
+        return PMTNet(num_classes, size=m.size, img_size=self.config.input.size, patch_size=m.patch_size,
+                      stride=m.stride, drop_rate=m.drop_rate, attn_drop_rate=m.attn_drop_rate,
+                      drop_path_rate=m.drop_path_rate, weights=m.weights)
 
     @property
     def pl_epochs(self) -> int:
-        n = int(self._opts().get("pl_epochs", 6))
-        if n < 0:
-            raise VibenchError(f"pmt.pl_epochs must be >= 0, got {n}")
-        return n
+        return self.config.pmt.pl_epochs
 
     def stages(self) -> list[Stage]:
         """The configured stages; the first stage's visible stream is grayscale for the first
         ``pmt.pl_epochs`` epochs (PMT's progressive learning), unless ``pmt.gray_stream`` is false."""
         stages = super().stages()
-        if not self._opts().get("gray_stream", True) or self.pl_epochs == 0:
+        if not self.config.pmt.gray_stream or self.pl_epochs == 0:
             return stages
         first = stages[0]
         augment = copy.deepcopy(dict(first.augment))
@@ -117,9 +138,8 @@ class PMT(Method):
         return [replace(first, augment=augment)] + stages[1:]
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
-        loss_cfg = self.cfg.get("loss") or {}
-        margin = float(loss_cfg.get("margin", 0.1))
-        norm = bool(loss_cfg.get("triplet_normalize", False))
+        lc = self.config.loss
+        margin, norm = lc.margin, lc.triplet_normalize
         b = batch["vis"].shape[0]
         out = model(torch.cat([batch["vis"], batch["ir"]]))
         logits, g = out["logits"].float(), out["global"].float()
@@ -131,8 +151,7 @@ class PMT(Method):
         else:
             labels = torch.cat([lv, li])
             terms["triplet"] = batch_hard_triplet(g, labels, margin, norm)
-            w_dcl = float(loss_cfg.get("dcl_weight", 0.5))
-            w_msel = float(loss_cfg.get("msel_weight", 0.5))
+            w_dcl, w_msel = lc.dcl_weight, lc.msel_weight
             if w_dcl:
                 terms["dcl"] = w_dcl * discriminative_center_loss(g, labels)
             if w_msel:

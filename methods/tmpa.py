@@ -32,14 +32,17 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vibench.engine.api import Method, StepState
+from vibench.engine.api import Method, StepState, two_stream_embed
+from vibench.engine.schema import Problem, Section, option, to_dict
+from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
 from vibench.methods.layers.backbones import init_info, resnet
 from vibench.methods.layers.bnneck import BNNeck
@@ -47,9 +50,59 @@ from vibench.methods.layers.gem import GeM
 from vibench.methods.layers.modality_transfer import ModalityFeatureTransfer
 from vibench.methods.layers.resnet_parts import resnet_dim, resnet_stages, resnet_stem
 from vibench.methods.losses.tmpa import msi_loss, mss_loss
-from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
+from vibench.methods.losses.triplet import triplet_loss
 from vibench.methods.mixing.build import build_mixer
+from vibench.methods.schema import GeMResNetModel, MixingConfig, TripletChoice
 from vibench.registry import register_method
+
+
+@dataclass(frozen=True)
+class MFTConfig(Section):
+    """Modality feature transfer (Eq. 9-11): projection width, heads, conv kernel."""
+
+    dim: int = option(256, gt=0)
+    heads: int = option(1, gt=0)
+    kernel_size: int = option(3, gt=0)
+
+    def problems(self) -> Iterable[Problem]:
+        if self.dim % self.heads:
+            yield "dim", f"{self.dim} must be divisible by tmpa.mft.heads {self.heads}"
+
+
+@dataclass(frozen=True)
+class TMPAMixing(MixingConfig):
+    kind: Literal["pedmix", "patchmix", "none"] = "pedmix"
+
+
+@dataclass(frozen=True)
+class TMPAOptions(Section):
+    split_stage: Literal[1, 2, 3] = 2
+    same_init: bool = True
+    mft_classifier: Literal["cross", "literal"] = "cross"
+    share_specific_conv: bool = False
+    lambda2: float = option(0.25, ge=0)
+    lambda3: float = option(0.25, ge=0)
+    mft: MFTConfig = MFTConfig()
+    mixing: TMPAMixing = TMPAMixing()
+
+
+@dataclass(frozen=True)
+class TMPALoss(TripletChoice):
+    """Eq. 14-16 weights (alpha, beta, lambda1) and the MSS loss options (Eq. 4)."""
+
+    alpha: float = option(0.8, ge=0)
+    beta: float = option(0.4, ge=0)
+    lambda1: float = option(0.2, ge=0)
+    mss_margin: float = option(0.65, gt=0)
+    mss_normalize: bool = True
+    mss_reduction: Literal["sum", "mean"] = "sum"
+
+
+@dataclass(frozen=True)
+class TMPAConfig(MethodConfig):
+    model: GeMResNetModel = GeMResNetModel()
+    tmpa: TMPAOptions = TMPAOptions()
+    loss: TMPALoss = TMPALoss()
 
 
 def extractor(net: nn.Module, last_stage: int) -> nn.Sequential:
@@ -150,29 +203,23 @@ class TMPA(Method):
     paper = "Guo et al., Transferring Modality-Aware Pedestrian Attentive Learning for Visible-Infrared Person Re-identification"
     config_dir = Path(__file__).resolve().parent / "configs" / "tmpa"
 
+    config_schema = TMPAConfig
+
     def build_model(self, num_classes: int) -> nn.Module:
-        m = self.section("model")
-        t = self.section()
+        m, t = self.config.model, self.config.tmpa
         return TMPANet(
-            num_classes,
-            **self.resnet_options(),
-            gem_p=float(m.get("gem_p", 3.0)),
-            split_stage=int(t.get("split_stage", 2)),
-            share_specific_conv=bool(t.get("share_specific_conv", False)),
-            mft=dict(t.get("mft") or {}),
-            lambda2=float(t.get("lambda2", 0.25)),
-            lambda3=float(t.get("lambda3", 0.25)),
-            same_init=bool(t.get("same_init", True)),
+            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.weights, gem_p=m.gem_p,
+            split_stage=t.split_stage, share_specific_conv=t.share_specific_conv, mft=to_dict(t.mft),
+            lambda2=t.lambda2, lambda3=t.lambda3, same_init=t.same_init,
         )
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
-        t = self.section()
-        lc = self.cfg.get("loss") or {}
+        t, lc = self.config.tmpa, self.config.loss
         vis, ir = batch["vis"], batch["ir"]
         y = batch["vis_label"]
         if not torch.equal(batch["vis_label"], batch["ir_label"]):
             raise VibenchError("tmpa: PedMix and the MSS loss need index-aligned visible/infrared rows (vis_label == ir_label)")
-        mixer = build_mixer(t.get("mixing") or {"kind": "pedmix"})
+        mixer = build_mixer(to_dict(t.mixing))
         if mixer is None:  # ablation without mixing: E_sh sees the original images
             mixed = torch.cat([vis, ir])
         else:
@@ -180,26 +227,15 @@ class TMPA(Method):
             mixed = torch.cat([mix.vis_based, mix.ir_based])  # Eq. 3
         out = model(vis, ir, mixed)
         y2 = torch.cat([y, y])
-        alpha, beta = float(lc.get("alpha", 0.8)), float(lc.get("beta", 0.4))
-        lam1 = float(lc.get("lambda1", 0.2))
-        kind = lc.get("triplet", "wrt")
-        if kind == "wrt":
-            tri = weighted_regularized_triplet(out["f_c"].float(), y2)
-        elif kind == "hard":
-            tri = batch_hard_triplet(out["f_c"].float(), y2, float(lc.get("margin", 0.3)))
-        else:
-            raise VibenchError(f"tmpa: loss.triplet must be wrt or hard, got {kind!r}")
-        mode = str(t.get("mft_classifier", "cross"))
-        if mode == "cross":  # F_sp^V' is the generated infrared-specific feature of a visible row (Eq. 12)
+        alpha, beta, lam1 = lc.alpha, lc.beta, lc.lambda1
+        tri = triplet_loss(lc.triplet, out["f_c"], y2, lc.margin)
+        if t.mft_classifier == "cross":  # F_sp^V' is the generated infrared-specific feature of a visible row (Eq. 12)
             mft = msi_loss(out["logits_vis_prime_by_ir"].float(), out["logits_ir_prime_by_vis"].float(), y)
-        elif mode == "literal":  # Eq. 13 as printed: C^V(F_sp^V'), C^I(F_sp^I')
+        else:  # "literal", Eq. 13 as printed: C^V(F_sp^V'), C^I(F_sp^I')
             mft = msi_loss(out["logits_vis_prime"].float(), out["logits_ir_prime"].float(), y)
-        else:
-            raise VibenchError(f"tmpa.mft_classifier must be 'cross' or 'literal', got {mode!r}")
         mss = mss_loss(
             out["f_sp_vis"].float(), out["f_sp_ir"].float(), out["f_sh"].float(), y,
-            margin=float(lc.get("mss_margin", 0.65)), normalize=bool(lc.get("mss_normalize", True)),
-            reduction=str(lc.get("mss_reduction", "sum")),
+            margin=lc.mss_margin, normalize=lc.mss_normalize, reduction=lc.mss_reduction,
         )
         return {
             "id": alpha * F.cross_entropy(out["logits"].float(), y2),
@@ -210,5 +246,4 @@ class TMPA(Method):
         }
 
     def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:
-        out = model(vis=images) if modality == "visible" else model(ir=images)
-        return {"feat": F.normalize(out["feat"].float(), dim=1), "pool": F.normalize(out["f_c"].float(), dim=1)}
+        return two_stream_embed(model, images, modality, "f_c")

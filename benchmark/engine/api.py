@@ -25,11 +25,14 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
 from torch import nn
+
+from vibench.engine.schema import raise_problems, to_dict, validate
+from vibench.engine.sections import MethodConfig
 
 
 @dataclass
@@ -85,24 +88,24 @@ class Method(abc.ABC):
     #: folder holding paper.yaml, tiny.yaml and metafile.yaml
     config_dir: ClassVar[Path]
 
+    #: the config schema (a frozen dataclass subclassing MethodConfig): keys, types, defaults
+    config_schema: ClassVar[type[MethodConfig]] = MethodConfig
+
     def __init__(self, cfg: dict[str, Any], dataset: str) -> None:
         self.cfg = cfg
         self.dataset = dataset
+        #: the typed, validated form of `cfg` (``self.config.model.gem_p`` ...)
+        self.config = validate(self.config_schema, cfg, f"of {self.name or type(self).__name__}")
 
-    # ---- config helpers --------------------------------------------------------------------
-    def section(self, key: str | None = None) -> dict[str, Any]:
-        """A copy of config section `key`; by default the method's own section (``cfg[self.name]``)."""
-        return dict(self.cfg.get(key or self.name) or {})
-
-    def resnet_options(self) -> dict[str, Any]:
-        """The ``model:`` keys every ResNet-based method reads the same way: backbone, last_stride
-        and weights (defaults: resnet50, last stride 1, the config's weights or random init)."""
-        m = self.section("model")
-        return {
-            "backbone": m.get("backbone", "resnet50"),
-            "last_stride": int(m.get("last_stride", 1)),
-            "weights": m.get("weights"),
-        }
+    @classmethod
+    def resolve_config(cls, raw: Mapping[str, Any], source: str,
+                       origin: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """`raw` validated against :attr:`config_schema`, as the resolved plain dict with every
+        default filled in (what the runner stores and hashes); a VibenchError names `source`,
+        each bad key path and, through `origin`, the ``--set`` item a value came from."""
+        config = validate(cls.config_schema, raw, source, origin)
+        raise_problems(source, config.training_problems(), origin)
+        return to_dict(config)
 
     # ---- model -----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -153,10 +156,8 @@ class Method(abc.ABC):
         q_modalities: np.ndarray,
         g_modalities: np.ndarray,
     ) -> torch.Tensor:
-        """Lower-is-closer distances; default: -(q . g^T) on the L2-normalised 'feat' embeddings."""
-        q = nn.functional.normalize(query["feat"].float(), dim=1)
-        g = nn.functional.normalize(gallery["feat"].float(), dim=1)
-        return -(q @ g.T)
+        """Lower-is-closer distances; default: :func:`cosine_distance` of the 'feat' embeddings."""
+        return cosine_distance(query["feat"], gallery["feat"])
 
     def refine(
         self,
@@ -172,3 +173,18 @@ class Method(abc.ABC):
         each query, so a refinement picks its candidates after exclusion. Default: no change.
         """
         return distmat
+
+
+def cosine_distance(query: torch.Tensor, gallery: torch.Tensor) -> torch.Tensor:
+    """-(q . g^T) on L2-normalised rows: the default lower-is-closer distance (nq, ng)."""
+    q = nn.functional.normalize(query.float(), dim=1)
+    g = nn.functional.normalize(gallery.float(), dim=1)
+    return -(q @ g.T)
+
+
+def two_stream_embed(model: nn.Module, images: torch.Tensor, modality: str, pool: str) -> dict[str, torch.Tensor]:
+    """The test embeddings of a two-stream model called as ``model(vis=...)`` or ``model(ir=...)``:
+    'feat' = l2norm(out["feat"]) (the BN-neck output) and 'pool' = l2norm(out[pool])."""
+    out = model(vis=images) if modality == "visible" else model(ir=images)
+    return {"feat": nn.functional.normalize(out["feat"].float(), dim=1),
+            "pool": nn.functional.normalize(out[pool].float(), dim=1)}

@@ -2,30 +2,25 @@
 per-dataset overrides (the ``datasets:`` section) and dotted command-line overrides
 (``train.epochs=2``). The format is documented in docs/training.md.
 
-Resolution order (later wins): the YAML file -> ``datasets.<dataset>`` of that file -> dotted
-overrides. The resolved dict (without the ``datasets`` section) is what the runner hashes.
+Resolution order (later wins): the method schema's defaults -> the YAML file ->
+``datasets.<dataset>`` of that file -> dotted overrides. The result is validated against the
+method's schema (:attr:`vibench.engine.api.Method.config_schema`) before anything runs; the
+resolved dict (every default filled in, without the ``datasets`` section) is what the runner
+stores and hashes.
 """
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from vibench.engine.sections import DATASETS
 from vibench.errors import VibenchError, did_you_mean
 from vibench.io import stable_hash
 
 CONFIG_NAMES = ("paper", "tiny")
-DATASETS = ("sysu", "regdb", "llcm")
-
-#: top-level keys a method config may use (methods add their own section named after themselves
-#: or "method_options"; unknown keys are refused so a typo never passes silently)
-TOP_LEVEL_KEYS = {
-    "method", "description", "model", "loss", "input", "sampler", "augment", "optimizer",
-    "schedule", "stages", "test", "amp", "channels_last", "num_workers", "datasets", "guesses",
-    "options", "latency", "seed_offset",
-}
 
 
 def config_dir(method: str) -> Path:
@@ -46,11 +41,20 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise VibenchError(f"config file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.constructor.ConstructorError as exc:
+        raise VibenchError(f"config file {path}: {_tag_refused(exc)}") from None
     except yaml.YAMLError as exc:
         raise VibenchError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise VibenchError(f"config file {path} must hold a mapping at top level, got {type(data).__name__}")
     return data
+
+
+def _tag_refused(exc: yaml.constructor.ConstructorError) -> str:
+    """The message for a YAML tag safe_load will not build (``!!python/object`` and the like)."""
+    mark = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark is not None else ""
+    return (f"refused YAML tag{mark}: {exc.problem}; configs hold plain values only "
+            "(mappings, lists, numbers, strings, booleans, null), never Python objects")
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,6 +78,8 @@ def apply_override(cfg: dict[str, Any], item: str) -> None:
         raise VibenchError(f"config override {item!r} has an empty key")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.constructor.ConstructorError as exc:
+        raise VibenchError(f"config override {item!r}: {_tag_refused(exc)}") from None
     except yaml.YAMLError as exc:
         raise VibenchError(f"config override {item!r}: value is not valid YAML ({exc})") from None
     node: Any = cfg
@@ -123,11 +129,36 @@ def load_config(
                 f"unknown config {name!r}{did_you_mean(name, CONFIG_NAMES)}: use paper, tiny or a YAML file path"
             )
     raw = read_yaml(path)
+    overrides = list(overrides)
     cfg = resolve_config(raw, dataset=dataset, overrides=overrides, source=str(path))
     if cfg.get("method", method) != method:
         raise VibenchError(f"config {path} is for method {cfg['method']!r}, not {method!r}")
     cfg["method"] = method
-    return cfg
+    return validate_config(method, cfg, source=str(path), overrides=overrides)
+
+
+def validate_config(method: str, cfg: Mapping[str, Any], *, source: str, overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """`cfg` checked against `method`'s schema and resolved (defaults filled in); an error names
+    `source` and every bad key path, and the ``--set`` item for keys an override set."""
+    from vibench.registry import get_method_class
+
+    return get_method_class(method).resolve_config(cfg, source, _override_origin(overrides))
+
+
+def _override_origin(overrides: Iterable[str]) -> Callable[[str], str]:
+    """path -> the ``--set`` item that set it (or a key above or below it), or ""."""
+    keys = []
+    for item in overrides:
+        parts = item.split("=", 1)[0].strip().split(".")
+        keys.append(("".join(f"[{p}]" if p.lstrip("-").isdigit() else f".{p}" for p in parts if p).lstrip("."), item))
+
+    def origin(path: str) -> str:
+        for key, item in reversed(keys):
+            if path == key or path.startswith(key + ".") or path.startswith(key + "[") or key.startswith(path + "."):
+                return f"--set {item}"
+        return ""
+
+    return origin
 
 
 def resolve_config(
@@ -137,11 +168,8 @@ def resolve_config(
     overrides: Iterable[str] = (),
     source: str = "<config>",
 ) -> dict[str, Any]:
-    """Merge the dataset section and the overrides into `raw`; validate the top-level keys."""
-    unknown = sorted(set(raw) - TOP_LEVEL_KEYS - {str(raw.get("method", ""))})
-    if unknown:
-        hints = "".join(did_you_mean(k, TOP_LEVEL_KEYS) for k in unknown)
-        raise VibenchError(f"config {source}: unknown top-level key(s) {unknown}{hints}")
+    """Merge the dataset section and the overrides into `raw` (validation against the method's
+    schema follows in :func:`validate_config`)."""
     per_dataset = raw.get("datasets") or {}
     if not isinstance(per_dataset, Mapping):
         raise VibenchError(f"config {source}: 'datasets' must map dataset names to overrides")
@@ -157,6 +185,30 @@ def resolve_config(
     for item in overrides:
         apply_override(cfg, item)
     return cfg
+
+
+#: keys configs written before the typed schema (resolved-config format 1) may hold and that the
+#: schema no longer accepts: they were never read (latency, seed_offset, guesses) or duplicated
+#: input.size (test.size, model.img_size)
+_RETIRED_TOP_LEVEL = ("latency", "seed_offset", "guesses")
+
+
+def upgrade_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A config stored by an earlier vibench (e.g. in a model.pt) in today's form: the retired keys
+    dropped, ``test.size`` and ``model.img_size`` folded into ``input.size`` (refused when they
+    disagree with it, since the old code then trained and tested at different sizes)."""
+    out = copy.deepcopy(dict(cfg))
+    for key in _RETIRED_TOP_LEVEL:
+        out.pop(key, None)
+    size = (out.get("input") or {}).get("size")
+    for section, key in (("test", "size"), ("model", "img_size")):
+        block = out.get(section)
+        if isinstance(block, dict) and key in block:
+            old = block.pop(key)
+            if old is not None and size is not None and list(old) != list(size):
+                raise VibenchError(f"stored config: {section}.{key} {list(old)} differs from input.size {list(size)}; "
+                                   "the image size is now input.size alone")
+    return out
 
 
 def config_hash(cfg: Mapping[str, Any]) -> str:
@@ -186,7 +238,7 @@ def parse_stages(cfg: Mapping[str, Any]) -> list["Stage"]:
         extra = set(st) - {"name", "epochs", "optimizer", "schedule", "sampler", "augment", "freeze", "options"}
         if extra:
             raise VibenchError(f"config stages[{i}]: unknown key(s) {sorted(extra)}")
-        name = str(st.get("name", f"stage{i + 1}"))
+        name = str(st.get("name") or f"stage{i + 1}")
         if name in seen:
             raise VibenchError(f"config stages: duplicate stage name {name!r}")
         seen.add(name)

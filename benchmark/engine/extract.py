@@ -20,7 +20,7 @@ from torch import nn
 
 from vibench.data.records import ImageRecord
 from vibench.engine.api import Method
-from vibench.engine.augment import IMAGENET_MEAN, IMAGENET_STD, to_tensor_batch
+from vibench.engine.augment import to_tensor_batch
 from vibench.engine.images import load_images
 from vibench.errors import VibenchError
 
@@ -28,12 +28,12 @@ FLIP_MODES = ("none", "mean", "sum")
 
 
 def resolve_test_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The resolved ``test`` section: size, batch_size, flip, mean, std."""
+    """The resolved ``test`` section: batch_size, flip, and from ``input`` (the one image size
+    training and testing share) size, mean, std."""
+    from vibench.engine.sections import input_settings
+
     test = dict(cfg.get("test") or {})
-    inp = cfg.get("input") or {}
-    size = test.get("size", inp.get("size"))
-    if not (isinstance(size, (list, tuple)) and len(size) == 2):
-        raise VibenchError(f"config test.size (or input.size) must be [H, W], got {size!r}")
+    inp = input_settings(cfg)
     flip = str(test.get("flip", "none"))
     if flip not in FLIP_MODES:
         raise VibenchError(f"config test.flip must be one of {FLIP_MODES}, got {flip!r}")
@@ -41,8 +41,7 @@ def resolve_test_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     if bs < 1:
         raise VibenchError(f"config test.batch_size must be >= 1, got {bs}")
     return {
-        "size": (int(size[0]), int(size[1])), "batch_size": bs, "flip": flip,
-        "mean": tuple(inp.get("mean", IMAGENET_MEAN)), "std": tuple(inp.get("std", IMAGENET_STD)),
+        "size": inp.size, "batch_size": bs, "flip": flip, "mean": inp.mean, "std": inp.std,
     }
 
 

@@ -43,9 +43,9 @@ def device_name(device: torch.device) -> str:
 
 
 def _input_size(cfg: Mapping[str, Any]) -> tuple[int, int]:
-    test = cfg.get("test") or {}
-    size = test.get("size") or (cfg.get("input") or {}).get("size") or (256, 128)
-    return int(size[0]), int(size[1])
+    from vibench.engine.sections import input_settings
+
+    return input_settings(cfg).size
 
 
 def _timing_setup(method: Method, model: nn.Module, device: str | torch.device,

@@ -156,13 +156,10 @@ def _write_log(workdir: Path, history: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _input_cfg(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[float, ...], tuple[float, ...]]:
-    inp = cfg.get("input") or {}
-    size = inp.get("size")
-    if not (isinstance(size, (list, tuple)) and len(size) == 2):
-        raise VibenchError(f"config input.size must be [H, W], got {size!r}")
-    from vibench.engine.augment import IMAGENET_MEAN, IMAGENET_STD
+    from vibench.engine.sections import input_settings
 
-    return (int(size[0]), int(size[1])), tuple(inp.get("mean", IMAGENET_MEAN)), tuple(inp.get("std", IMAGENET_STD))
+    inp = input_settings(cfg)
+    return inp.size, inp.mean, inp.std
 
 
 def train(
@@ -363,8 +360,11 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
     for key in ("method", "config", "model", "num_classes", "dataset"):
         if key not in ck:
             raise VibenchError(f"{path} is not a vibench final checkpoint (missing {key!r})")
-    cfg = json.loads(ck["config"])
-    method = get_method_class(ck["method"])(cfg, ck["dataset"])
+    from vibench.engine.config import upgrade_config
+
+    cls = get_method_class(ck["method"])
+    cfg = cls.resolve_config(upgrade_config(json.loads(ck["config"])), str(path))
+    method = cls(cfg, ck["dataset"])
     model = method.build_model(int(ck["num_classes"]))
     model.load_state_dict(ck["model"])
     model.to(dev).eval()

@@ -110,6 +110,19 @@ def plan(opts: RunOptions) -> list[CellPlan]:
                       untrained_reference=opts.untrained_reference, data=data_sources(opts))
 
 
+def validate_configs(plans: list[CellPlan]) -> None:
+    """Resolve and validate every planned cell's config before the first cell starts, so a bad
+    key or value (in the file or a --set) stops the run with nothing computed."""
+    from vibench.runner.runtime import load_method_config
+
+    seen = set()
+    for p in plans:
+        key = (p.cell.method, p.config, p.cell.dataset, tuple(p.overrides))
+        if key not in seen:
+            seen.add(key)
+            load_method_config(*key)
+
+
 def run_matrix(opts: RunOptions) -> int:
     """Run every planned cell; returns 0, or 1 when any cell failed (reported at the end)."""
     from vibench.runner import executors
@@ -118,6 +131,7 @@ def run_matrix(opts: RunOptions) -> int:
     plans = plan(opts)
     if not plans:
         raise VibenchError("the selection is empty: no method x protocol cell to run")
+    validate_configs(plans)
     _print_plan(opts, plans)
     if opts.dry_run:
         return 0

@@ -8,11 +8,14 @@
   by softmax(d_ap), negatives by softmax(-d_an) over each anchor's row; loss =
   mean(log(1 + exp(-(sum_n w_n d_an - sum_p w_p d_ap)))) (soft margin, no margin parameter).
   The anchor itself counts as a positive (distance ~0), as in the reference.
+* :func:`triplet_loss` — the config switch (``loss.triplet``: hard | wrt) every method uses.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from vibench.errors import VibenchError
 
 
 def pairwise_distance(a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
@@ -51,3 +54,13 @@ def batch_hard_triplet(feats: torch.Tensor, labels: torch.Tensor, margin: float 
     d_ap = dist.masked_fill(~pos, float("-inf")).max(1).values
     d_an = dist.masked_fill(pos, float("inf")).min(1).values
     return F.relu(d_ap - d_an + margin).mean()
+
+
+def triplet_loss(kind: str, feats: torch.Tensor, labels: torch.Tensor, margin: float = 0.3) -> torch.Tensor:
+    """The triplet term named by ``loss.triplet``: "hard" (batch-hard, `margin`) or "wrt" (AGW's
+    weighted regularisation triplet; no margin). Features are promoted to float32."""
+    if kind == "hard":
+        return batch_hard_triplet(feats.float(), labels, margin)
+    if kind == "wrt":
+        return weighted_regularized_triplet(feats.float(), labels)
+    raise VibenchError(f"loss.triplet must be 'hard' or 'wrt', got {kind!r}")

@@ -12,7 +12,8 @@ def test_named_configs_and_dataset_section(tmp_path):
     assert cfg["model"]["backbone"] == "resnet50" and cfg["input"]["size"] == [288, 144]
     assert cfg["dataset"] == "sysu" and "datasets" not in cfg
     f = tmp_path / "c.yaml"
-    f.write_text("method: agw\ninput: {size: [8, 4]}\nschedule: {epochs: 3}\ndatasets:\n  regdb: {schedule: {epochs: 5}}\n")
+    f.write_text("method: agw\ninput: {size: [8, 4]}\noptimizer: {lr: 0.1}\nschedule: {epochs: 3}\n"
+                 "datasets:\n  regdb: {schedule: {epochs: 5}}\n")
     assert load_config("agw", f, dataset="regdb")["schedule"]["epochs"] == 5
     assert load_config("agw", f, dataset="sysu")["schedule"]["epochs"] == 3
 
@@ -34,8 +35,10 @@ def test_dotted_overrides():
 def test_config_errors(tmp_path):
     with pytest.raises(VibenchError, match="did you mean 'tiny'"):
         load_config("agw", "tinny")
-    with pytest.raises(VibenchError, match="did you mean 'schedule'"):
-        resolve_config({"schedul": {}})
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("method: agw\nschedul: {epochs: 2}\n")
+    with pytest.raises(VibenchError, match=r"schedul: unknown key \(did you mean 'schedule'\?\)"):
+        load_config("agw", typo)
     with pytest.raises(VibenchError, match="did you mean 'regdb'"):
         resolve_config({"datasets": {"regbd": {}}})
     bad = tmp_path / "bad.yaml"

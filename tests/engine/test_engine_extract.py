@@ -20,6 +20,10 @@ def _private_image_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("VIBENCH_IMAGE_CACHE", str(tmp_path / "image-cache"))
 
 
+#: the two values every method config must state (the schema has no default for them)
+TRAINING = {"optimizer": {"lr": 0.1}, "schedule": {"epochs": 1}}
+
+
 class _ChannelMean(Method):
     """embed = per-channel mean of the normalised image (+ the left-half mean, which a flip changes)."""
 
@@ -60,7 +64,7 @@ def test_combine_flip_by_hand():
 def test_extract_features_order_modality_and_values(tmp_path, flip):
     toy = make_toy_dataset(tmp_path, train_ids=1, test_ids=2, per_modality=2, size=(8, 4))
     records = list(toy.test())[::-1]  # mixed modalities, reversed order
-    cfg = {"input": {"size": [8, 4]}, "test": {"batch_size": 3, "flip": flip}}
+    cfg = {**TRAINING, "input": {"size": [8, 4]}, "test": {"batch_size": 3, "flip": flip}}
     method = _ChannelMean(cfg, "sysu")
     out = extract_features(method, method.build_model(1), records, tmp_path, cfg, "cpu")
     from PIL import Image
@@ -81,7 +85,7 @@ def test_extract_features_order_modality_and_values(tmp_path, flip):
 
 
 def test_count_parameters_registered_and_effective():
-    method = _ChannelMean({"input": {"size": [8, 4]}}, "sysu")
+    method = _ChannelMean({**TRAINING, "input": {"size": [8, 4]}}, "sysu")
     net = method.build_model(1)
     counts = count_parameters(net, method)
     assert counts == {"registered": 1 + 3 + (3 * 2 + 2) + (9 + 3), "effective": 1 + 3}
@@ -89,7 +93,7 @@ def test_count_parameters_registered_and_effective():
 
 
 def test_measure_latency_reports_device_and_timing():
-    method = _ChannelMean({"input": {"size": [8, 4]}}, "sysu")
+    method = _ChannelMean({**TRAINING, "input": {"size": [8, 4]}}, "sysu")
     res = measure_latency(method, method.build_model(1), "cpu", batch=4, warmup=2, repeats=5)
     assert res["device"].startswith("cpu (") and res["batch"] == 4 and res["repeats"] == 5 and res["warmup"] == 2
     assert 0 < res["ms_per_image"] <= res["ms_per_batch_median"]
@@ -103,7 +107,7 @@ def test_cuda_amp_channels_last_training(tmp_path):
     from vibench.engine.trainer import train
 
     toy = make_toy_dataset(tmp_path / "d", train_ids=4, test_ids=2, per_modality=3)
-    cfg = load_config("agw", "tiny", overrides=["model.backbone=resnet_micro", "input.size=[32,16]", "test.size=[32,16]",
+    cfg = load_config("agw", "tiny", overrides=["model.backbone=resnet_micro", "input.size=[32,16]",
                                                  "sampler.ids_per_batch=2", "sampler.images_per_id=2", "sampler.iterations=2",
                                                  "schedule.epochs=1", "num_workers=0"])
     out = train("agw", cfg, toy, 0, seed=0, device="cuda", workdir=tmp_path / "w", progress=False)

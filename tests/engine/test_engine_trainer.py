@@ -14,7 +14,7 @@ from vibench.engine.trainer import load_trained, train
 from vibench.errors import VibenchError
 
 OVERRIDES = [
-    "model.backbone=resnet_micro", "input.size=[32,16]", "test.size=[32,16]",
+    "model.backbone=resnet_micro", "input.size=[32,16]",
     "sampler.ids_per_batch=2", "sampler.images_per_id=2", "sampler.iterations=2",
     "augment.visible=[{op: pad_crop, pad: 2}, {op: hflip}, {op: random_erasing}]",
     "augment.infrared=[{op: pad_crop, pad: 2}, {op: hflip}]",

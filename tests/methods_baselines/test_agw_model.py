@@ -82,7 +82,7 @@ def test_batch_hard_triplet_by_hand():
 
 
 def _tiny_agw(extra=()):
-    cfg = load_config("agw", "tiny", overrides=["model.backbone=resnet_micro", "input.size=[32,16]", "test.size=[32,16]", *extra])
+    cfg = load_config("agw", "tiny", overrides=["model.backbone=resnet_micro", "input.size=[32,16]", *extra])
     method = get_method_class("agw")(cfg, "sysu")
     torch.manual_seed(0)
     return method, method.build_model(6)

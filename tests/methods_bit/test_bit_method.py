@@ -86,9 +86,8 @@ def test_refine_with_real_decoder_matches_direct_scores(tiny):
 
 
 def test_decoder_dim_must_divide_heads():
-    cfg = load_config("bit", "tiny", "sysu", ["bit.decoder.dim=50"])
-    with pytest.raises(VibenchError, match="bit.decoder.heads"):
-        get_method_class("bit")(cfg, "sysu").build_model(4)
+    with pytest.raises(VibenchError, match=r"bit\.decoder\.dim: 50 must be divisible by bit\.decoder\.heads 4  \[from --set bit\.decoder\.dim=50\]"):
+        load_config("bit", "tiny", "sysu", ["bit.decoder.dim=50"])
 
 
 def test_paper_config_parameter_counts_pinned():

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from vibench.methods.bit import BITMethod, _merged, _orient, refine_order
+from vibench.engine.schema import validate
+from vibench.methods.bit import BITMethod, BITOptions, _orient, refine_order
 
 
 class _FakeDecoder(nn.Module):
@@ -26,10 +27,10 @@ class _FakeModel(nn.Module):
         self.decoder = _FakeDecoder(2, 3)
 
 
-def _method(k: int) -> BITMethod:
+def _method(k: int, cache_pairs: int = 2_000_000) -> BITMethod:
     m = object.__new__(BITMethod)  # the refine logic needs no encoder
     m.cfg = {}
-    m.opts = _merged({"bit": {"refine": {"k": k, "batch_pairs": 2}}})
+    m.opts = validate(BITOptions, {"refine": {"k": k, "batch_pairs": 2, "cache_pairs": cache_pairs}}, "test")
     return m
 
 
@@ -114,7 +115,7 @@ def test_decoder_losses_build_pairs_labels_and_ac_inputs():
 
     m = object.__new__(BITMethod)
     m.cfg = {}
-    m.opts = _merged({})
+    m.opts = BITOptions()
     vis = torch.zeros(2, 3, 1, 2)
     vis[0, 0, 0] = torch.tensor([1.0, 0.0])
     vis[1, 0, 0] = torch.tensor([0.0, 1.0])
@@ -156,7 +157,6 @@ def test_refine_cache_reuses_scores_and_matches_uncached():
     g2 = {"tokens": gallery["tokens"][sub], "ir": gallery["ir"][sub]}
     out2 = cached.refine(model, query, g2, dist[:, sub], excl[:, sub])
     assert n1 == 6 and sum(calls) == n1 + 2
-    uncached = _method(k=3)
-    uncached.opts["refine"]["cache_pairs"] = 0
+    uncached = _method(k=3, cache_pairs=0)
     assert torch.equal(out1, uncached.refine(model, query, gallery, dist, excl))
     assert torch.equal(out2, uncached.refine(model, query, g2, dist[:, sub], excl[:, sub]))

@@ -12,7 +12,7 @@ from vibench.engine.toy import make_toy_dataset
 from vibench.engine.trainer import train, untrained
 
 FAST = [
-    "model.backbone=resnet_micro", "input.size=[64,32]", "test.size=[64,32]",
+    "model.backbone=resnet_micro", "input.size=[64,32]",
     "sampler.ids_per_batch=4", "sampler.images_per_id=2", "sampler.iterations=6",
     "schedule.epochs=5", "schedule.warmup_epochs=1", "schedule.milestones=[3]",
 ]
