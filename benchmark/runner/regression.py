@@ -13,7 +13,7 @@ parts, checked by ``vibench check`` in this order (docs/testing.md, "The regress
 * ``bands``: trained-model metrics. Training rounds differently on other CPUs (SIMD width,
   thread count, BLAS/oneDNN kernels) and a few hundred SGD steps amplify that, so these are
   checked against a band measured from real variation: the suite run under several seeds and
-  CPU kernel paths (``vibench baseline --calibrate``). Per metric the band is
+  CPU kernel paths (``vibench baseline``). Per metric the band is
   ``centre +- max(k * spread, floor)`` with centre the mean, spread the sample standard
   deviation of the calibration runs, ``k`` = :data:`BAND_K` and a per-metric floor
   (:data:`BAND_FLOORS`).
@@ -296,7 +296,7 @@ def score_reference(selection: Selection, folder: Path, *, rule_override: str | 
         path = folder / f"{spec.dataset}.npz"
         if not path.is_file():
             raise VibenchError(f"{path}: the baseline's reference features for {spec.dataset} are missing "
-                               "(re-create them with `vibench baseline --calibrate`)")
+                               "(re-create them with `vibench baseline`)")
         feats = load_features(path)
         used = replace(spec, rule=rule_override) if rule_override else spec
         for trial in selection.trials(spec):
@@ -520,7 +520,7 @@ def build_baseline(selection: Selection, stores: Sequence[Path], reference: Path
 
 def load_baseline(path: Path) -> dict[str, Any]:
     if not path.exists():
-        raise VibenchError(f"baseline {path} does not exist (create it with `vibench baseline --calibrate --out {path}`)")
+        raise VibenchError(f"baseline {path} does not exist (create it with `vibench baseline --out {path}`)")
     try:
         data = read_json(path)
     except ValueError as exc:
@@ -528,7 +528,7 @@ def load_baseline(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
         found = data.get("schema_version") if isinstance(data, dict) else type(data).__name__
         raise VibenchError(f"baseline {path}: schema_version {found!r}, expected {SCHEMA_VERSION} (a baseline with "
-                           "flat tolerances, schema 1, is no longer read: re-create it with `vibench baseline --calibrate`)")
+                           "flat tolerances, schema 1, is no longer read: re-create it with `vibench baseline`)")
     for key in ("selection", "exact", "bands", "config_hashes"):
         if key not in data:
             raise VibenchError(f"baseline {path}: missing key {key!r}")

@@ -1,7 +1,11 @@
 """Learnability check (issue 4, item 7): AGW `tiny` trained on synthetic (small-scale) SYSU-MM01 reaches at
 least 3x the cross-modal Rank-1 (sysu-all-single, mean over the 10 gallery trials) of the same
 model untrained, and stays below 95% (a sanity bound against leaks). Trained and evaluated through
-the runner (`run_cell`, the one evaluation path), with the untrained reference in the same cell."""
+the runner (`run_cell`, the one evaluation path), with the untrained reference in the same cell.
+
+Measured margin: rank-1 0.248 trained vs 0.058 untrained (4.3x) when this test was written (2-core
+AMD EPYC); it passes on the three ATen kernel paths of this repository's AVX-512 Xeon
+(docs/testing.md, "Outcomes")."""
 from __future__ import annotations
 
 import json

@@ -2,8 +2,15 @@
 
 Each method's tiny config is trained through the runner (`run_cell`, the same path as the smoke
 suite) and evaluated on `sysu-all-single` (trials 0 and 1) next to its untrained, identically
-seeded model (`plan_cells(..., untrained_reference=True)`). Trained must beat untrained: mAP by more than
-2 points and rank-1 at least equal. Slow: seven tiny trainings (~15-25 s each on two idle cores).
+seeded model (`plan_cells(..., untrained_reference=True)`). Trained must beat untrained by more
+than 2 mAP points. Slow: seven tiny trainings (~15-25 s each on two idle cores).
+
+Measured margins (trained - untrained mAP, points; seed 0, one thread, this repository's 2-core
+AVX-512 Xeon, 2026-11-30): AGW +19.7, PMT +6.6, BIT +12.2, AMINet +31.2, TMPA +16.7, MixER +25.5,
+PMCM +28.7. Across seeds and CPU kernel paths the tiny configs' mAP moves by about 1-2 points
+(docs/testing.md, calibration), so the smallest margin (PMT) keeps more than 4 points of slack
+over the threshold. Rank-1 is not asserted: on 246 queries x 2 trials it moves by several points
+between kernel paths, and PMT's rank-1 margin is only 3.9 points.
 """
 from __future__ import annotations
 
@@ -35,6 +42,4 @@ def test_tiny_config_beats_untrained_on_synthetic_sysu(method: str, tmp_path) ->
     trained, base = metrics["summary"], metrics["untrained"]["summary"]
     report = (f"{method} tiny on synthetic SYSU {PROTOCOL}: trained R1 {trained['rank1']:.4f} mAP {trained['mAP']:.4f}"
               f" vs untrained R1 {base['rank1']:.4f} mAP {base['mAP']:.4f}")
-    print("LEARN", report)
     assert trained["mAP"] > base["mAP"] + 0.02, report
-    assert trained["rank1"] >= base["rank1"], report
