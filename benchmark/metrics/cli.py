@@ -21,7 +21,7 @@ _COLS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
 
 
 def summarize(trials: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Mean over trials: CMC as a float32 vector sum / n (AGW's accumulation, protocols.md §1.5
+    """Mean over trials: CMC as a float32 vector sum / n (AGW's accumulation, docs/metrics.md#reference-arithmetic
     step 5), mAP / mINP as float64 means."""
     rows = list(trials.values())
     cmc = np.zeros(len(rows[0]["cmc"]), dtype=np.float32)
