@@ -124,7 +124,7 @@ def sysu_multishot_problem(seed: int = 0):
 
 @pytest.mark.slow
 def test_sysu_multishot_size_bit_exact_against_oracle():
-    """3,803 x 3,010 (about a minute: the oracle sorts every row in Python): CMC, mAP, mINP and
+    """3,803 x 3,010 (about two minutes on a loaded 2-core machine: the oracle sorts every row in Python): CMC, mAP, mINP and
     every per-query AP/INP equal the oracle's bit for bit (==, no tolerance)."""
     d, qp, gp, qc, gc = sysu_multishot_problem()
     got = evaluate(d, qp, gp, qc, gc, rule="sysu", cmc="unique")
