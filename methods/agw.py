@@ -1,5 +1,5 @@
 """AGW: "Deep Learning for Person Re-identification: A Survey and Outlook" (Ye et al., TPAMI'21),
-the cross-modality baseline of mangye16/Cross-Modal-Re-ID-baseline (methods.md §1).
+the cross-modality baseline of mangye16/Cross-Modal-Re-ID-baseline (docs/methods.md#agw-notes).
 
     x = [stem_V(I_V); stem_I(I_I)]           modality-specific ResNet stems (conv1, bn1, relu, maxpool)
     x = layer1..4(x) with non-local blocks     shared trunk, last stride 1, NL after the last blocks

@@ -1,4 +1,4 @@
-"""AMINet: Adaptive Modality Interaction Network (Jia & Armour; methods.md §4).
+"""AMINet: Adaptive Modality Interaction Network (Jia & Armour; docs/methods.md#aminet-notes).
 
 Multi-granularity dual-branch network (HMG-DBNet, Sec. 3.1) with the interactive feature fusion
 strategy (IFFS, Sec. 3.2), PESAM (Sec. 3.4) and AMK-MMD (Sec. 3.3)::

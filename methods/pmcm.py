@@ -1,4 +1,4 @@
-"""PMCM: Patch-Mixed Cross-Modality learning (Qian, Lin, Du, Pattern Recognition 2025; methods.md §7).
+"""PMCM: Patch-Mixed Cross-Modality learning (Qian, Lin, Du, Pattern Recognition 2025; docs/methods.md#pmcm-notes).
 
     x^M = PatchMix_p(x^V, x^I)             16 x 16 patches, visible with probability p        Sec. 3.3.1
     two-stream ResNet-50: modality-specific first block (stem), shared layer1..4 (last stride 1),

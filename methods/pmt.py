@@ -1,5 +1,5 @@
 """PMT: "Learning Progressive Modality-shared Transformers for Effective Visible-Infrared Person
-Re-identification" (Lu et al., AAAI'23), code hulu88/PMT (methods.md §2).
+Re-identification" (Lu et al., AAAI'23), code hulu88/PMT (docs/methods.md#pmt-notes).
 
     t = ViT(x)                      one ViT-B/16 shared by both modalities, overlapping patches
                                     (stride 12) at 256x128: 210 patch tokens + CLS

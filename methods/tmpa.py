@@ -1,4 +1,4 @@
-"""TMPA: Transferring Modality-Aware Pedestrian Attentive learning (Guo et al.; methods.md §5).
+"""TMPA: Transferring Modality-Aware Pedestrian Attentive learning (Guo et al.; docs/methods.md#tmpa-notes).
 
     x_hat = Cat(x^V_hat, x^I_hat) = PedMix(x^V, x^I)                                   Eq. 1-3
     MFE: three independent extractors (ResNet stem + layer1 + layer2, "first three blocks")
@@ -24,7 +24,7 @@ random streams start in unrelated feature spaces and the specific features do no
 modalities). At test time E_sh sees the un-mixed image and only the image's own modality branch runs;
 the embedding is l2norm(BN(F_C)) (2048-d). [G] choices are listed in ``metafile.yaml``.
 
-Parameter counts (methods.md §5.6): the literal design has three conv blocks (71.8M registered on
+Parameter counts (docs/methods.md#tmpa-notes): the literal design has three conv blocks (71.8M registered on
 RegDB); ``share_specific_conv: true`` (Conv^V = Conv^I) gives about 49.7M + MFT, close to the 48.3M of
 Table V (which matches "2 full ResNet-50 objects + 3 heads" under the registered-parameter convention).
 """

@@ -32,7 +32,7 @@ def _resolve(name: str, verb: str) -> Callable[..., object]:
 
 
 def load_dataset(name: str, root: str | os.PathLike[str]) -> DatasetIndex:
-    """Read the dataset tree `root` in `name`'s real layout (protocols.md §1.1, §2.1, §3.1).
+    """Read the dataset tree `root` in `name`'s real layout (docs/datasets.md#layouts).
 
     Raises VibenchError for an unknown name (with a did-you-mean) or listing every problem of a
     malformed tree.

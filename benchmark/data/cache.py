@@ -1,7 +1,7 @@
 """The training image cache: every image decoded and resized once, then memory-mapped.
 
 Images are decoded with :func:`vibench.data.imageio.load_resized` (RGB, PIL LANCZOS, the AGW
-convention of protocols.md §7) into one uint8 ``.npy`` array of shape (N, H, W, 3) whose rows
+convention of docs/metrics.md#test-time-conventions) into one uint8 ``.npy`` array of shape (N, H, W, 3) whose rows
 follow the given record list. The file name is keyed by the dataset manifest hash, the image size,
 the hash of the record list, the resolved root and the (size, mtime) of every image file, so
 changing the tree, the size, the records or the pixels on disk selects another file. The array

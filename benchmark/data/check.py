@@ -1,4 +1,4 @@
-"""`vibench data check`: validate a dataset tree and summarise it (issue 2, protocols.md §1-3).
+"""`vibench data check`: validate a dataset tree and summarise it (issue 2, docs/datasets.md#layouts).
 
 Every problem is reported at once (missing folders and id/index files, empty id files, index
 lines naming missing images, RegDB visible/thermal label lists that disagree, a missing root; with

@@ -1,7 +1,7 @@
-"""Image decoding with the reference conventions (protocols.md §7).
+"""Image decoding with the reference conventions (docs/metrics.md#test-time-conventions).
 
 * Every image is returned as 3-channel RGB: SYSU-MM01's infrared JPEGs may be single-channel and
-  none of the reference repositories converts them, so vibench forces RGB (flagged in §7).
+  none of the reference repositories converts them, so vibench forces RGB (flagged in docs/metrics.md#test-time-conventions).
 * Resizing follows AGW/DDAG/CAJ/DEEN ``TestData``: PIL ``resize((w, h), LANCZOS)`` (the removed
   ``Image.ANTIALIAS`` is LANCZOS), not torchvision's bilinear resize.
 """

@@ -1,10 +1,10 @@
-"""Shared parsing for the on-disk dataset layouts (protocols.md §1.1, §2.1, §3.1).
+"""Shared parsing for the on-disk dataset layouts (docs/datasets.md#layouts).
 
 Every loader walks its tree with a :class:`Scan` that collects *all* problems instead of stopping
 at the first one, so `vibench data check` and :func:`vibench.data.load_dataset` can report every
 broken file at once. Identities and cameras are read from path components of paths relative to
 the dataset root (``camK`` folders, 4-digit pid folders), never from character offsets
-(protocols.md §8 item 10), so a root whose own path contains "cam" is harmless.
+(docs/datasets.md#datasets), so a root whose own path contains "cam" is harmless.
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def raise_if_problems(scan: Scan, name: str) -> None:
 def read_id_file(scan: Scan, rel: str) -> list[int] | None:
     """SYSU-style id file: the ids are the comma-separated integers of the first line.
 
-    protocols.md §1.1: readers take line 0 only, split on ',' and convert each part to int.
+    docs/datasets.md#sysu-mm01-sysu-split-0: readers take line 0 only, split on ',' and convert each part to int.
     Returns the ids sorted and de-duplicated, or None when the file is missing or unusable.
     """
     path = scan.root / rel
@@ -121,7 +121,7 @@ def read_id_file(scan: Scan, rel: str) -> list[int] | None:
 def normalize_relpath(text: str) -> str | None:
     """An index-file path as a clean '/'-separated path relative to the root, or None if it
     escapes the root. Leading '/' or './' and doubled slashes are dropped (AGW joins
-    root + '/' + path, so such paths work there too, protocols.md §2.1)."""
+    root + '/' + path, so such paths work there too, docs/datasets.md#regdb-regdb-splits-110)."""
     text = text.replace("\\", "/").lstrip("/")
     norm = posixpath.normpath(text) if text else ""
     if not norm or norm == "." or norm.startswith("../") or norm == "..":
@@ -152,7 +152,7 @@ class DirListing:
 
 
 def read_index_file(scan: Scan, rel: str, listing: DirListing) -> list[tuple[str, int]] | None:
-    """Lines '<path relative to the root> <int label>' (RegDB §2.1, LLCM §3.1).
+    """Lines '<path relative to the root> <int label>' (RegDB and LLCM, docs/datasets.md#layouts).
 
     Every malformed line and every line naming a missing image is a problem (file:line named);
     the good lines are returned in file order. None when the file itself is missing.
@@ -234,7 +234,7 @@ def list_images(folder: Path) -> list[str]:
 def camera_tree_records(
     scan: Scan, modality_dir: str, cams: Iterable[int], modality: str, pids: set[int] | None
 ) -> tuple[list[ImageRecord], set[int]]:
-    """Records of `<modality_dir>/camK/<pid>/<image>` (SYSU §1.1, LLCM test §3.1).
+    """Records of `<modality_dir>/camK/<pid>/<image>` (SYSU, LLCM test; docs/datasets.md#layouts).
 
     `modality_dir` is '' for SYSU (cams directly under the root). Only ids in `pids` are kept
     (all when None). Returns the records and the set of camera numbers whose folder is missing.

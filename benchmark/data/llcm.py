@@ -1,4 +1,4 @@
-"""LLCM loader (protocols.md §3.1).
+"""LLCM loader (docs/datasets.md#llcm-llcm-split-0).
 
 Layout: ``idx/train_vis.txt`` and ``idx/train_nir.txt`` (lines ``<path> <label>``, pid = label,
 camera = the ``camK`` folder of the path when it has one, else the ``c<NN>`` token of the real
@@ -6,7 +6,7 @@ LLCM file names ``<pid>_c<NN>_s<..>_f<..>_<vis|nir>.jpg``, else 0 = unknown), ``
 (a SYSU-style id line), and test images under ``test_vis/camK/<pid:04d>/`` (K = 1..9) and
 ``test_nir/camK/<pid:04d>/`` (K = 1, 2, 4..9: DEEN's list has no NIR cam3, so a ``test_nir/cam3``
 folder is ignored as the reference ignores it). Camera numbers are shared across modalities
-(§3.3). NIR is modality "infrared". Single split 0.
+(docs/metrics.md#exclusion-rules). NIR is modality "infrared". Single split 0.
 """
 from __future__ import annotations
 

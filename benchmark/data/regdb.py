@@ -1,8 +1,8 @@
-"""RegDB loader (protocols.md §2.1).
+"""RegDB loader (docs/datasets.md#regdb-regdb-splits-110).
 
 Layout: ``Visible/`` and ``Thermal/`` trees plus ``idx/{train,test}_{visible,thermal}_{1..10}.txt``
 with lines ``<path relative to the root> <label>``. Split k uses the ``_k`` files for training and
-testing (one model per split). pid = the label column (what evaluation uses, §2.1); cam 1 =
+testing (one model per split). pid = the label column (what evaluation uses); cam 1 =
 visible, cam 2 = thermal (modality "infrared"). test(k) = test_visible_k + test_thermal_k.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def index_file(part: str, modality: str, split: int) -> str:
 
 def _compare_labels(scan: Scan, part: str, split: int,
                     vis: list[tuple[str, int]], thr: list[tuple[str, int]]) -> None:
-    """The visible and thermal files of one trial must list the same identities (§2.1)."""
+    """The visible and thermal files of one trial must list the same identities (docs/datasets.md#regdb-regdb-splits-110)."""
     v, t = Counter(lbl for _, lbl in vis), Counter(lbl for _, lbl in thr)
     only_v, only_t = sorted(set(v) - set(t)), sorted(set(t) - set(v))
     if only_v or only_t:

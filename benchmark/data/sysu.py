@@ -1,4 +1,4 @@
-"""SYSU-MM01 loader (protocols.md §1.1) and the reader of the official ``rand_perm_cam.mat``.
+"""SYSU-MM01 loader (docs/datasets.md#sysu-mm01-sysu-split-0) and the reader of the official ``rand_perm_cam.mat``.
 
 Layout: ``cam1/``..``cam6/<pid:04d>/<n:04d>.jpg`` plus ``exp/{train,val,test}_id.txt`` (ids on
 the first line, comma-separated). Training ids = train + val (395 on the real data); test records
@@ -88,7 +88,7 @@ def load_sysu(root: str | os.PathLike[str]) -> DatasetIndex:
 
 
 def read_rand_perm_cam(path: str | os.PathLike[str]) -> dict[int, dict[int, np.ndarray]]:
-    """Read the official ``rand_perm_cam.mat`` (protocols.md §1.3, Sampler B).
+    """Read the official ``rand_perm_cam.mat`` (docs/protocols.md#samplers-and-list-order, Sampler B).
 
     Returns ``{cam (1..6): {pid: rows}}`` where ``rows`` is an int64 array of shape
     (n_trials, n_images) (10 x n on the real file): row t is trial t's permutation of the 1-based

@@ -1,4 +1,4 @@
-"""Test-time feature extraction with the reference conventions (protocols.md §7).
+"""Test-time feature extraction with the reference conventions (docs/metrics.md#test-time-conventions).
 
 Images are resized once to ``test.size`` (PIL LANCZOS, like AGW's ``TestData``), normalised with
 the ImageNet mean/std and passed through :meth:`Method.embed` one modality at a time, in batches

@@ -1,7 +1,7 @@
 """Decoded images for training and extraction: (N, H, W, 3) uint8 arrays, decoded once.
 
 The engine never decodes JPEGs inside the training loop: every image a run needs is decoded and
-resized once (PIL, LANCZOS, as AGW's ``TestData`` does; protocols.md §7) into one uint8 array.
+resized once (PIL, LANCZOS, as AGW's ``TestData`` does; docs/metrics.md#test-time-conventions) into one uint8 array.
 When the datasets subsystem's memory-mapped :class:`vibench.data.cache.ImageCache` is importable
 it is used (so the arrays persist across runs); otherwise images are decoded here, in memory.
 Within one process, arrays are memoised by (root, size, record list), so training and

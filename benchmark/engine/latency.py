@@ -2,7 +2,7 @@
 
 * :func:`count_parameters` -> {"registered": every parameter the module holds,
   "effective": parameters of the modules that run when the method embeds one image of each
-  modality (the inference path; classifiers and training-only heads excluded)} (methods.md §0.2).
+  modality (the inference path; classifiers and training-only heads excluded)} (docs/methods.md#parameter-count-convention).
 * :func:`measure_latency` -> {"device", "ms_per_image", ...}: `warmup` untimed calls, then
   `repeats` timed calls of :meth:`Method.embed` on a random batch, synchronising CUDA before and
   after each; the median time divided by the batch size. Latency per query of two-stage methods

@@ -1,4 +1,4 @@
-"""The cross-modal identity sampler [AGW utils.py ``IdentitySampler``; methods.md §1].
+"""The cross-modal identity sampler [AGW utils.py ``IdentitySampler``; docs/methods.md#agw-notes].
 
 Every batch holds P identities (drawn without replacement within the batch) and, for each,
 K visible and K infrared images. Visible slot i and infrared slot i carry the same identity, so

@@ -1,4 +1,4 @@
-"""Metrics engine: exact CMC / mAP / mINP (protocols.md §1.5, §2.3, §3.3, §7), exclusion rules,
+"""Metrics engine: exact CMC / mAP / mINP (docs/metrics.md#reference-arithmetic), exclusion rules,
 re-ranking, raw rankings and the features -> metrics pipeline. See docs/metrics.md.
 
 The public entry point is ``vibench.evaluate`` (= ``vibench.metrics.evaluate.evaluate``); the

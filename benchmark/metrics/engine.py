@@ -1,7 +1,7 @@
 """The vectorised block engine: per-query rank statistics without sorting whole rows.
 
 For each query, the list after exclusion is the gallery ordered by (distance, gallery index)
-ascending: a stable sort (protocols.md §8 (5); the reference's unstable argsort leaves ties
+ascending: a stable sort (docs/metrics.md#ties; the reference's unstable argsort leaves ties
 unspecified). Nothing is sorted. For a block of queries:
 
 * positives = the query identity's gallery items (a per-identity member table) minus the
@@ -13,7 +13,7 @@ unspecified). Nothing is sorted. For a block of queries:
 * rank of a positive = (items in lower bins) + (exact in-bin count) -> AP, INP, image CMC;
 * the first positive's rank in the identity-deduplicated list = the number of identities whose
   nearest kept item precedes it (scatter-min per identity; equal minima re-checked exactly)
-  -> unique CMC (§1.5 step 2.3).
+  -> unique CMC (docs/metrics.md#reference-arithmetic).
 
 Query rows are processed in blocks of `block_rows` and the gallery in chunks of `chunk_cols`, so
 memory is bounded for any gallery size; the results do not depend on either size.
@@ -324,14 +324,14 @@ def _block(
         del bins, masked
 
     if pmax:
-        kept = (ng - torch.count_nonzero(removed, 1)) if removed is not None else torch.full((B,), ng, device=dev)
+        kept = _kept(removed, B, ng, dev)
         cum = torch.cumsum(hist, 1, dtype=torch.int64)
         below = torch.gather(cum, 1, (pbin - 1).clamp(0, dump))
         below.masked_fill_(pbin == 0, 0)
         pos_rank = below[real] + same_before
         pos_index = flat_j
     else:
-        kept = (ng - torch.count_nonzero(removed, 1)) if removed is not None else torch.full((B,), ng, device=dev)
+        kept = _kept(removed, B, ng, dev)
         pos_rank = torch.zeros(0, dtype=torch.int64)
         pos_index = torch.zeros(0, dtype=torch.int64)
     ufirst = torch.full((B,), -1, dtype=torch.int64, device=dev)
@@ -359,6 +359,14 @@ def _block(
     )
 
 
+def _kept(removed: torch.Tensor | None, B: int, ng: int, dev: torch.device) -> torch.Tensor:
+    """Items left per row after exclusion (an int32 row sum: several times faster on CPU than
+    ``count_nonzero`` along a dimension)."""
+    if removed is None:
+        return torch.full((B,), ng, dtype=torch.int64, device=dev)
+    return ng - removed.sum(1, dtype=torch.int32).to(torch.int64)
+
+
 def _bins(x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, n_bins: int) -> torch.Tensor:
     """Monotone non-decreasing bin index in [0, n_bins + 2]: floor(x*scale + offset), clamped.
     (Truncation equals floor after clamping at 0.)"""
@@ -381,8 +389,8 @@ def _count_shared(
     same_before: torch.Tensor,
 ) -> None:
     """Items at flat positions `lin` of the chunk share a bin with positives: add 1 to every such
-    positive they precede in (distance, gallery index) order, the stable sort of protocols.md
-    §8 (5). The positives of one (row, bin) are a contiguous run of the flat positive list
+    positive they precede in (distance, gallery index) order, the stable sort of
+    docs/metrics.md#ties. The positives of one (row, bin) are a contiguous run of the flat positive list
     starting at ``n_flat - tab``; runs are short, so the loop is over the offset inside the run."""
     width = dc.shape[1]
     k0 = n_flat - tab.reshape(-1)[lin].to(torch.int64)

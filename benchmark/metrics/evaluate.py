@@ -1,8 +1,8 @@
 """Public entry points: ``vibench.evaluate`` (a distance matrix) and ``evaluate_features``
 (query/gallery features, distances computed block by block, for galleries of any size).
 
-Both give exactly the numbers of the reference evaluation functions (protocols.md §1.5 AGW
-``eval_sysu``, §2.3 ``eval_regdb``, §3.3 DEEN ``eval_llcm``, §7 torchreid), with ties broken by a
+Both give exactly the numbers of the reference evaluation functions (AGW
+``eval_sysu``, ``eval_regdb``, DEEN ``eval_llcm``, torchreid; docs/metrics.md#reference-arithmetic), with ties broken by a
 stable sort (gallery index order). See docs/metrics.md.
 """
 from __future__ import annotations
@@ -20,8 +20,11 @@ from vibench.metrics.stats import EvalResult, RankStats, effective_max_rank, fin
 __all__ = ["evaluate", "evaluate_features", "EvalResult", "compute", "as_tensor"]
 
 
-def as_tensor(x: Any, what: str, device: torch.device | str | None = None) -> torch.Tensor:
-    """A float tensor (float32, or float64 when given float64) from numpy/torch/lists; checks finiteness."""
+def as_tensor(
+    x: Any, what: str, device: torch.device | str | None = None, *, check_finite: bool = True
+) -> torch.Tensor:
+    """A float tensor (float32, or float64 when given float64) from numpy/torch/lists; checks
+    finiteness unless `check_finite` is False (the caller then calls `check_finite_range`)."""
     if isinstance(x, torch.Tensor):
         t = x.detach()
     else:
@@ -37,10 +40,29 @@ def as_tensor(x: Any, what: str, device: torch.device | str | None = None) -> to
     if device is not None:
         t = t.to(device)
     # a finite sum proves every entry finite (one cheap pass); otherwise look closer
-    if t.numel() and not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
-        bad = (~torch.isfinite(t)).nonzero()[0].tolist()
-        raise VibenchError(f"{what} contains NaN or inf (first at index {tuple(bad)}); expected finite values")
+    if check_finite and t.numel() and not bool(torch.isfinite(t.sum())):
+        _raise_not_finite(t, what)
     return t
+
+
+def _raise_not_finite(t: torch.Tensor, what: str) -> None:
+    """Raise naming the first NaN/inf entry of `t` (no-op when every entry is finite)."""
+    if bool(torch.isfinite(t).all()):
+        return
+    bad = (~torch.isfinite(t)).nonzero()[0].tolist()
+    raise VibenchError(f"{what} contains NaN or inf (first at index {tuple(bad)}); expected finite values")
+
+
+def check_finite_range(t: torch.Tensor, what: str) -> bool:
+    """One pass (min and max) that both checks `t` for NaN/inf and tells whether a float64 `t`
+    fits float32's range (`fits_float32`); returns the latter."""
+    if t.numel() == 0:
+        return False
+    lo, hi = torch.aminmax(t)
+    lo_f, hi_f = float(lo), float(hi)
+    if not (np.isfinite(lo_f) and np.isfinite(hi_f)):
+        _raise_not_finite(t, what)
+    return t.dtype == torch.float64 and max(abs(lo_f), abs(hi_f)) < 1e30
 
 
 def _check_cmc(cmc: str) -> str:
@@ -114,8 +136,8 @@ def evaluate(
 
     rule: exclusion rule (`vibench.metrics.rules`: sysu, llcm, regdb, market, none, mix, mix-cam,
     mix-cam-id, mix-id, mix-p, unimodal). cmc: "unique" = identity-deduplicated CMC after
-    exclusion (AGW eval_sysu/eval_llcm, protocols.md §1.5), "image" = standard CMC (eval_regdb,
-    torchreid, §2.3/§7). max_rank is cut to the gallery size. Modalities ("visible"/"infrared" or
+    exclusion (AGW eval_sysu/eval_llcm), "image" = standard CMC (eval_regdb,
+    torchreid; docs/metrics.md#cmc-modes). max_rank is cut to the gallery size. Modalities ("visible"/"infrared" or
     0/1) and q_gallery_index (the query's own gallery position, -1 if absent) are needed by the
     mixed/uni-modal rules. Computation runs on `device` (default: the tensor's device) in query
     blocks of `block_rows` rows and gallery chunks of `chunk_cols` columns (defaults bound memory);
@@ -124,7 +146,7 @@ def evaluate(
     if isinstance(distmat, torch.Tensor) and device is None:
         device = distmat.device
     dev = torch.device(device or "cpu")
-    d = as_tensor(distmat, "distmat")
+    d = as_tensor(distmat, "distmat", check_finite=False)
     if d.ndim != 2:
         raise VibenchError(f"distmat must be two-dimensional (queries x gallery), got shape {tuple(d.shape)}")
     nq, ng = d.shape
@@ -137,7 +159,7 @@ def evaluate(
         rows_fn, nq, ng, q_pids, g_pids, q_camids, g_camids, rule=rule, cmc=cmc,
         max_rank=max_rank, q_modalities=q_modalities, g_modalities=g_modalities,
         q_gallery_index=q_gallery_index, device=dev, block_rows=block_rows, chunk_cols=chunk_cols,
-        work_f32=fits_float32(d), workers=workers,
+        work_f32=check_finite_range(d, "distmat"), workers=workers,
     )
     return res
 
@@ -195,7 +217,7 @@ def evaluate_features(
     workers: int | None = None,
 ) -> EvalResult:
     """Like `evaluate`, from (nq, D) and (ng, D) features with distance -(q·gᵀ) on L2-normalised
-    features (the AGW convention, protocols.md §7), computed block by block: the (nq, ng) matrix is
+    features (the AGW convention, docs/metrics.md#test-time-conventions), computed block by block: the (nq, ng) matrix is
     never materialised, so memory stays bounded (e.g. 100,000 x 100,000)."""
     qf = as_tensor(query_features, "query_features")
     gf = as_tensor(gallery_features, "gallery_features")

@@ -1,10 +1,10 @@
 """Slow references for testing and benchmarking the fast engine.
 
 * `oracle_evaluate`: straight from the spec, one query at a time, plain Python/NumPy loops
-  (protocols.md §1.5 steps 1-4, §2.3, §3.3, §4, §7), with its own copy of every exclusion rule so
-  it checks `rules.py` too. Ties: stable sort by gallery index (§8 (5)).
+  (docs/metrics.md#reference-arithmetic, #exclusion-rules), with its own copy of every exclusion rule so
+  it checks `rules.py` too. Ties: stable sort by gallery index (docs/metrics.md#ties).
 * `reference_loop_evaluate`: the reference code's *cost profile* (AGW ``eval_sysu`` /
-  ``eval_regdb`` as described in §1.5): argsort of the whole matrix, then a per-query Python loop
+  ``eval_regdb`` as described in docs/metrics.md#reference-arithmetic): argsort of the whole matrix, then a per-query Python loop
   with boolean masks and ``np.unique``-based identity de-duplication. Used as the speed baseline
   of the benchmarks (and cross-checked against the oracle). Written from the spec, not copied.
 """
@@ -81,8 +81,10 @@ def oracle_evaluate(
         matches = [p == q["pid"] for p in kept]
         if cmc == "unique":
             uniq: list[int] = []
+            seen: set[int] = set()
             for p in kept:
-                if p not in uniq:
+                if p not in seen:
+                    seen.add(p)
                     uniq.append(p)
             seq = [p == q["pid"] for p in uniq]
         else:
@@ -97,21 +99,20 @@ def oracle_evaluate(
             row = row + [row[-1] if row else 0] * (mr - len(row))
         row = row[:mr]
         if cmc == "unique":
-            hit_rows.append(row)  # every query; invalid rows are all zeros (§1.5 step 3)
+            hit_rows.append(row)  # every query; invalid rows are all zeros (as the reference does)
         if not any(matches):
             continue
         if cmc == "image":
             hit_rows.append(row)
-        npos = 0
-        acc = 0.0
-        last = -1
-        for k, m in enumerate(matches):
-            if m:
-                npos += 1
-                acc += npos / (k + 1.0)
-                last = k
-        aps.append(acc / npos)
-        inps.append(npos / (last + 1.0))
+        # AP and INP in the reference's arithmetic (docs/metrics.md#reference-arithmetic): the
+        # running precision over the whole kept list, times the match vector, summed by NumPy
+        m_vec = np.asarray(matches, dtype=np.int32)
+        running = m_vec.cumsum()
+        prec = [x / (k + 1.0) for k, x in enumerate(running)]
+        npos = m_vec.sum()
+        aps.append((np.asarray(prec) * m_vec).sum() / npos)
+        last = max(k for k, m in enumerate(matches) if m)
+        inps.append(running[last] / (last + 1.0))
     n_v = len(aps)
     if n_v == 0:
         raise ValueError("no valid query")
@@ -141,7 +142,7 @@ def reference_loop_evaluate(
     max_rank: int = 20,
     stable: bool = True,
 ) -> tuple[np.ndarray, float, float]:
-    """The reference's cost profile (protocols.md §1.5, §2.3): argsort of the whole matrix and a
+    """The reference's cost profile (docs/metrics.md#reference-arithmetic): argsort of the whole matrix and a
     whole-matrix match table, then per query: boolean keep mask, ``np.unique``-based identity
     de-duplication re-ordered through a Python list, the image-level CMC, INP, and AP from a
     Python-level running precision over the whole kept list. Rules: sysu, llcm, market, regdb,

@@ -1,8 +1,8 @@
 """The single code path from features to metrics (used by `vibench eval` and `vibench run`).
 
-distance (default -(q·gᵀ) on L2-normalised 'feat', protocols.md §7; or the protocol's
-re-ranking, §6; or the method's `distance_fn`) -> optional refinement that sees the exclusion
-mask (BIT, §5 option 1) -> `vibench.evaluate` with the protocol's rule, CMC mode and max rank ->
+distance (default -(q·gᵀ) on L2-normalised 'feat', docs/metrics.md#test-time-conventions; or the protocol's
+re-ranking; or the method's `distance_fn`) -> optional refinement that sees the exclusion
+mask (BIT, docs/metrics.md#refinement-sees-the-exclusion-mask) -> `vibench.evaluate` with the protocol's rule, CMC mode and max rank ->
 (EvalResult, Rankings).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ RefineFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def default_distance(query: Mapping[str, torch.Tensor], gallery: Mapping[str, torch.Tensor],
                      q_modalities: np.ndarray | None = None, g_modalities: np.ndarray | None = None) -> torch.Tensor:
-    """-(q·gᵀ) on the L2-normalised 'feat' embeddings (AGW test.py, protocols.md §7)."""
+    """-(q·gᵀ) on the L2-normalised 'feat' embeddings (AGW test.py, docs/metrics.md#test-time-conventions)."""
     q = torch.nn.functional.normalize(_feat(query, "query").float(), dim=1)
     g = torch.nn.functional.normalize(_feat(gallery, "gallery").float(), dim=1)
     return -(q @ g.T)

@@ -1,5 +1,5 @@
-"""Re-ranking: k-reciprocal encoding (Zhong et al., CVPR'17; protocols.md §6.1) and SAAI's
-Affinity Inference Module (protocols.md §6.2), vectorised in PyTorch (CPU or CUDA).
+"""Re-ranking: k-reciprocal encoding (Zhong et al., CVPR'17; docs/metrics.md#k-reciprocal-steps) and SAAI's
+Affinity Inference Module (docs/metrics.md#aim-steps), vectorised in PyTorch (CPU or CUDA).
 
 Deliberate differences from the original code (docs/metrics.md):
 * neighbour lists use a *stable* order (distance, then index); the originals use NumPy's
@@ -23,7 +23,7 @@ import torch
 from vibench.errors import VibenchError, unknown_name
 from vibench.metrics.topk import stable_topk
 
-#: SAAI AIM (k1, k2) per setting (protocols.md §6.2 table; SAAI engine/__init__.py).
+#: SAAI AIM (k1, k2) per setting (docs/metrics.md#aim-steps; SAAI engine/__init__.py).
 AIM_PRESETS: dict[str, tuple[int, int]] = {
     "sysu-all-single": (4, 1),
     "sysu-all-multi": (20, 6),
@@ -38,7 +38,7 @@ KRECIP_DEFAULTS: dict[str, float] = {"k1": 20, "k2": 6, "lambda": 0.3}
 
 def _reciprocal(rank: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first k neighbours of every item and a mask: neighbour j of i is reciprocal when i is
-    among j's first k neighbours (protocols.md §6.1 step 4.1)."""
+    among j's first k neighbours (docs/metrics.md#k-reciprocal-steps, step 4)."""
     fwd = rank[:, :k]
     n = rank.shape[0]
     back = fwd[fwd]  # (n, k, k): the neighbours of each neighbour
@@ -59,7 +59,7 @@ def k_reciprocal(
     block: int = 256,
 ) -> torch.Tensor:
     """k-reciprocal re-ranked (nq, ng) distances from the three distance blocks (protocols.md
-    §6.1 steps 1-7). `square` squares the blocks first (torchreid / ranklist behaviour)."""
+    docs/metrics.md#k-reciprocal-steps). `square` squares the blocks first (torchreid / ranklist behaviour)."""
     k1, k2 = int(k1), int(k2)
     if k1 < 1 or k2 < 1 or not (0.0 <= float(lambda_value) <= 1.0):
         raise VibenchError(f"k-reciprocal needs k1 >= 1, k2 >= 1, 0 <= lambda <= 1; got {k1}, {k2}, {lambda_value}")
@@ -138,7 +138,7 @@ def k_reciprocal_features(
     storage_dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """k-reciprocal re-ranking from features: Euclidean distances (on L2-normalised features when
-    `normalize`), squared once, as the original feature version (protocols.md §6.1 step 2)."""
+    `normalize`), squared once, as the original feature version (docs/metrics.md#k-reciprocal-steps, step 2)."""
     if normalize:
         qf = torch.nn.functional.normalize(qf, dim=1)
         gf = torch.nn.functional.normalize(gf, dim=1)
@@ -154,7 +154,7 @@ def _sparsify(sim: torch.Tensor, k1: int) -> torch.Tensor:
 
 
 def aim_distance(qf: torch.Tensor, gf: torch.Tensor, *, k1: int, k2: int) -> torch.Tensor:
-    """SAAI's Affinity Inference Module (protocols.md §6.2): -(Q'·G'ᵀ) - (q·gᵀ) with Q', G' the
+    """SAAI's Affinity Inference Module (docs/metrics.md#aim-steps): -(Q'·G'ᵀ) - (q·gᵀ) with Q', G' the
     k1-sparsified affinities (G' averaged over each row's first k2 neighbours), L2-normalised."""
     k1, k2 = int(k1), int(k2)
     if k1 < 1 or k2 < 1:

@@ -1,18 +1,18 @@
 """Exclusion rules: which gallery items a query's ranked list drops before scoring.
 
 Each rule is a pairwise predicate over (query, gallery) attributes; ``True`` means "remove this
-gallery item from this query's list". The rules implement ``shared/research/protocols.md``:
+gallery item from this query's list". Sources and definitions: docs/metrics.md#exclusion-rules.
 
-* ``sysu``   (§1.4): a cam-3 query drops every cam-2 gallery item, whatever its identity.
-* ``llcm``   (§3.3): drop gallery items with the same pid AND the same camera number (camera
-  numbers are shared across modalities on LLCM, so a NIR cam-k query loses the VIS cam-k images
-  of its own identity).
-* ``regdb``  (§2.3): drop nothing (AGW fixes query cams to 1 and gallery cams to 2).
-* ``market`` (§7, torchreid ``eval_market1501``): same pid AND same camera.
+* ``sysu``   (AGW eval_sysu): a cam-3 query drops every cam-2 gallery item, whatever its identity.
+* ``llcm``   (DEEN eval_llcm): drop gallery items with the same pid AND the same camera number
+  (camera numbers are shared across modalities on LLCM, so a NIR cam-k query loses the VIS
+  cam-k images of its own identity).
+* ``regdb``  (AGW eval_regdb): drop nothing (AGW fixes query cams to 1 and gallery cams to 2).
+* ``market`` (torchreid ``eval_market1501``): same pid AND same camera.
 * ``none``: drop nothing.
-* Mixed-modal and uni-modal rules (§4, "What the MixER paper itself says"); all of them drop the
-  query's own image, identified by ``q_gallery_index`` (never by distance 0). A camera is its
-  camera number, so on LLCM "same camera" spans both modalities (§4 "Per-dataset behaviour");
+* Mixed-modal and uni-modal rules (docs/protocols.md#mixed-rules); all of them drop the query's
+  own image, identified by ``q_gallery_index`` (never by distance 0). A camera is its
+  camera number, so on LLCM "same camera" spans both modalities (see the same section);
   SYSU/RegDB camera numbers are single-modality, where this equals (modality, camera):
 
   ====================  ==================================================================
@@ -24,7 +24,7 @@ gallery item from this query's list". The rules implement ``shared/research/prot
   ``mix-p``             own image + other identities' images of the query's modality: the
                         cross-modal gallery plus the query identity's same-modality images
                         (MixER (5), read as a predicate on the full mixed pool)
-  ``unimodal``          own image + same pid AND same camera (§4 table, Market convention)
+  ``unimodal``          own image + same pid AND same camera (Market convention)
   ====================  ==================================================================
 """
 from __future__ import annotations
@@ -112,12 +112,12 @@ RULES: dict[str, Rule] = {
     r.name: r
     for r in (
         Rule("sysu", lambda q, g: (q.cam == 3) & (g.cam == 2), False, False, None,
-             "cam-3 queries drop every cam-2 gallery item, any identity (protocols.md §1.4)"),
+             "cam-3 queries drop every cam-2 gallery item, any identity (docs/metrics.md#exclusion-rules)"),
         Rule("llcm", _same_id_cam, False, False, 1,
-             "same pid AND same camera number (protocols.md §3.3)"),
-        Rule("regdb", lambda q, g: None, False, False, 0, "nothing removed (protocols.md §2.3)"),
+             "same pid AND same camera number (docs/metrics.md#exclusion-rules)"),
+        Rule("regdb", lambda q, g: None, False, False, 0, "nothing removed (docs/metrics.md#exclusion-rules)"),
         Rule("market", _same_id_cam, False, False, 1,
-             "same pid AND same camera (torchreid eval_market1501, protocols.md §7)"),
+             "same pid AND same camera (torchreid eval_market1501)"),
         Rule("none", lambda q, g: None, False, False, 0, "nothing removed"),
         Rule("mix", _own, False, True, 1, "the query's own image (MixER Mix)"),
         Rule("mix-cam", lambda q, g: _own(q, g) | (q.cam == g.cam), False, True, None,
@@ -286,7 +286,7 @@ def exclusion_mask(
 ) -> torch.Tensor:
     """The (nq, ng) boolean tensor of gallery items removed from each query's list under `rule`.
 
-    Used by refinement stages (BIT's top-K re-scoring, protocols.md §5 option 1) and the pipeline.
+    Used by refinement stages (BIT's top-K re-scoring, docs/metrics.md#refinement-sees-the-exclusion-mask) and the pipeline.
     """
     r = get_rule(rule)
     q, g = make_sides(r, q_pids, g_pids, q_camids, g_camids, q_modalities, g_modalities, q_gallery_index)

@@ -1,6 +1,6 @@
 """Stable top-k: the first k entries of each row in (value, column index) order.
 
-``torch.topk`` does not order ties; the re-ranking neighbour lists (protocols.md §6.1) and the
+``torch.topk`` does not order ties; the re-ranking neighbour lists (docs/metrics.md#k-reciprocal-steps) and the
 stored rankings both need a deterministic order, the one ``argsort(kind="stable")`` gives.
 """
 from __future__ import annotations

@@ -3,10 +3,10 @@
 ``build_lists(spec, index, trial)``:
 
 1. the test records: split 0 for SYSU/LLCM (trials are sampler seeds), split `trial` for RegDB
-   (trials are the split files 1..10, protocols.md §2.1);
+   (trials are the split files 1..10);
 2. the query set and gallery pool: the test images of the listed modalities and cameras, in the
    reference order (see :class:`vibench.protocols.spec.ImageSetSpec`);
-3. the sampler draws the sampled side for this trial (protocols.md §1.3, §3.2); the other side
+3. the sampler draws the sampled side for this trial (docs/protocols.md#samplers-and-list-order); the other side
    keeps every image;
 4. ``query_gallery_index[i]`` = the position of query i's own image in the gallery (matched by
    path), or -1. The metric rules remove the query's own image by this index, never by distance.
@@ -71,7 +71,7 @@ def select_records(records: Iterable[ImageRecord], image_set: ImageSetSpec) -> l
 def group_folders(records: Iterable[ImageRecord], image_set: ImageSetSpec) -> list[list[ImageRecord]]:
     """The (pid, modality, camera) folders of the set in the reference visiting order: pids
     ascending; per pid, the modalities in listed order and, within each, the cameras in listed
-    order; absent folders skipped; each folder's records sorted by path (protocols.md §1.3
+    order; absent folders skipped; each folder's records sorted by path (docs/protocols.md#samplers-and-list-order
     step 2-3: "sorted(os.listdir(folder))")."""
     rank = {(m, c): i for i, (m, c) in enumerate(
         (m, c) for m, cams in image_set.modality_cams for c in cams)}
@@ -105,7 +105,7 @@ def _official_perm(spec: ProtocolSpec, index: DatasetIndex) -> tuple[Any, str]:
 
 def sample_side(spec: ProtocolSpec, index: DatasetIndex, records: Sequence[ImageRecord],
                 image_set: ImageSetSpec, trial: int) -> list[ImageRecord]:
-    """Draw the sampled side of `spec` for `trial` (protocols.md §1.3, Samplers A and B)."""
+    """Draw the sampled side of `spec` for `trial` (docs/protocols.md#samplers-and-list-order, Samplers A and B)."""
     assert spec.sampler is not None
     kind, shots = spec.sampler.kind, spec.sampler.shots
     if kind == "all":

@@ -1,4 +1,4 @@
-"""Per-trial samplers over (identity, modality, camera) folders (protocols.md §1.3, §3.2).
+"""Per-trial samplers over (identity, modality, camera) folders (docs/protocols.md#samplers-and-list-order).
 
 Every sampler receives the folders of one side already in the visiting order of the reference
 code (identities ascending, then the listed modalities and cameras, see
@@ -10,7 +10,7 @@ the drawn records in draw order.
   gives the very same Mersenne-Twister stream, so the draws are bit-identical to the reference
   without touching the global ``random`` state.
 * Multi-shot (vibench's seeded version; the AGW forks' ``np.random.choice`` is unseeded and not
-  reproducible, §1.3): ``random.Random(trial)``, then per folder in the same visiting order
+  reproducible): ``random.Random(trial)``, then per folder in the same visiting order
   ``rng.sample(sorted_files, min(shots, n))``, kept in the order ``sample`` returns.
 * Sampler B (official / MPANet / SAAI ``get_gallery_names``): row ``trial`` of the folder's
   ``rand_perm_cam`` entry; its first `shots` numbers k name the files ``{k:04d}.jpg``.

@@ -29,8 +29,7 @@ from vibench.errors import VibenchError, did_you_mean
 
 SCHEMA_VERSION = 1
 
-#: Exclusion rules of ``vibench.evaluate``: the standard ones (issue 3; protocols.md §1.4, §2.3,
-#: §3.3, torchreid) and the mixed-/uni-modal ones defined in docs/protocols.md.
+#: Exclusion rules of ``vibench.evaluate``: the standard ones (issue 3; docs/metrics.md#exclusion-rules) and the mixed-/uni-modal ones defined in docs/protocols.md.
 STANDARD_RULES: tuple[str, ...] = ("sysu", "llcm", "regdb", "market", "none")
 MIXED_RULES: tuple[str, ...] = ("mix", "mix-cam", "mix-cam-id", "mix-id", "mix-p", "unimodal")
 RULES: tuple[str, ...] = STANDARD_RULES + MIXED_RULES
@@ -44,7 +43,7 @@ ORDERS: tuple[str, ...] = ("grouped", "index")
 TRIAL_SOURCES: tuple[str, ...] = ("seed", "split")
 RERANK_METHODS: tuple[str, ...] = ("k-reciprocal", "aim")
 
-#: Cameras of each dataset per modality (protocols.md §1.1, §2.1, §3.1).
+#: Cameras of each dataset per modality (docs/datasets.md#layouts).
 DATASET_CAMERAS: Mapping[str, Mapping[str, tuple[int, ...]]] = MappingProxyType({
     "sysu": MappingProxyType({"visible": (1, 2, 4, 5), "infrared": (3, 6)}),
     "regdb": MappingProxyType({"visible": (1,), "infrared": (2,)}),
@@ -80,7 +79,7 @@ class ImageSetSpec:
 
     `modality_cams` pairs each modality (in visiting order) with its cameras (in visiting order);
     YAML gives ``cams`` as one list for every listed modality, or as a mapping modality -> list.
-    order "grouped" (AGW, protocols.md §1.2/§1.3): pids ascending, then for each modality in the
+    order "grouped" (AGW, docs/protocols.md#samplers-and-list-order): pids ascending, then for each modality in the
     listed order each of its cameras in the listed order, then the files of that (pid, modality,
     camera) folder sorted by path. order "index": the dataset index's own order (RegDB's files).
     """
@@ -115,7 +114,7 @@ class ImageSetSpec:
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    """How one side is drawn per trial (protocols.md §1.3).
+    """How one side is drawn per trial (docs/protocols.md#samplers-and-list-order).
 
     kind "all": every image of the set; "single-shot": AGW Sampler A, one ``random.choice`` per
     folder; "multi-shot": ``random.Random(trial).sample(sorted_files, min(shots, n))`` per folder;

@@ -292,7 +292,7 @@ def models_table(reg: Registry, store: StoreSummary, cfg: ReportConfig) -> Displ
     return DisplayTable("models", "Parameters, FLOPs and latency", header, rows,
                         caption="Latencies are compared only within one device (last column).",
                         notes=["Reported parameter counts are the papers' (TMPA counts registered "
-                               "parameters, see methods.md §0.2); vibench reports both."])
+                               "parameters, see docs/methods.md#parameter-count-convention); vibench reports both."])
 
 
 def conflicts_table(reg: Registry) -> DisplayTable:

@@ -1,4 +1,4 @@
-"""BN-neck [Luo et al., "Bag of Tricks", CVPRW'19; AGW and PMT heads, methods.md §1-2].
+"""BN-neck [Luo et al., "Bag of Tricks", CVPRW'19; AGW and PMT heads, docs/methods.md#agw-notes, #pmt-notes].
 
 feature -> BatchNorm1d (bias frozen at 0, weight ~ N(1, 0.01)) -> Linear classifier without bias
 (weight ~ N(0, 0.001)). The triplet-style loss reads the pre-BN feature, the identity loss the

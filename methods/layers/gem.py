@@ -2,7 +2,7 @@
 
     f_c = ( mean_{h,w} x_{c,h,w}^p + eps )^(1/p)
 
-AGW's form: the mean of the cubes plus 1e-12, then the cube root (methods.md §1). Inputs are
+AGW's form: the mean of the cubes plus 1e-12, then the cube root (docs/methods.md#agw-notes). Inputs are
 post-ReLU (non-negative); negatives are clamped to 0 so the root is defined.
 """
 from __future__ import annotations

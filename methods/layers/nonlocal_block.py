@@ -1,4 +1,4 @@
-"""The non-local block of AGW [Wang et al., CVPR'18, dot-product form; methods.md §1].
+"""The non-local block of AGW [Wang et al., CVPR'18, dot-product form; docs/methods.md#agw-notes].
 
     theta, phi, g = 1x1 convs C -> C'
     f = theta(x)^T phi(x) / N            (N = H*W positions; no softmax)

@@ -1,4 +1,4 @@
-"""PMT's two cross-modal losses (Lu et al., AAAI'23, §3.3-3.4; methods.md §2).
+"""PMT's two cross-modal losses (Lu et al., AAAI'23, §3.3-3.4; docs/methods.md#pmt-notes).
 
 Both read the pre-BN features of a batch that holds every identity in both modalities.
 

@@ -1,4 +1,4 @@
-"""Image decoding conventions (protocols.md §7): forced RGB, PIL LANCZOS resize."""
+"""Image decoding conventions (docs/metrics.md#test-time-conventions): forced RGB, PIL LANCZOS resize."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Loaders on small hand-made trees in the real layouts (protocols.md §1.1, §2.1, §3.1)."""
+"""Loaders on small hand-made trees in the real layouts (docs/datasets.md#layouts)."""
 from __future__ import annotations
 
 import json
@@ -128,7 +128,7 @@ def test_sysu_records_ids_cams_modalities(tmp_path: Path) -> None:
 
 
 def test_sysu_root_containing_cam(tmp_path: Path) -> None:
-    """protocols.md §8 item 10: a root path with 'cam' in it must not confuse the parse."""
+    """docs/datasets.md#datasets: a root path with 'cam' in it must not confuse the parse."""
     root = make_sysu(tmp_path / "cam6" / "my_cam3_data" / "cam2")
     index = load_dataset("sysu", root)
     plain = load_dataset("sysu", make_sysu(tmp_path / "plain"))
@@ -239,7 +239,7 @@ def test_llcm_train_and_test_records(tmp_path: Path) -> None:
 
 
 def test_llcm_root_containing_cam(tmp_path: Path) -> None:
-    """DEEN parses the first 'cam' of the absolute path (§3.1); vibench uses relative paths."""
+    """DEEN parses the first 'cam' of the absolute path (path parsing); vibench uses relative paths."""
     a = load_dataset("llcm", make_llcm(tmp_path / "cam7x" / "LLCM_cam5"))
     b = load_dataset("llcm", make_llcm(tmp_path / "LLCM"))
     assert a.test() == b.test() and a.train() == b.train()

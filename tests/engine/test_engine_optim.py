@@ -22,7 +22,7 @@ class _Net(nn.Module):
 
 def test_agw_warmup_step_schedule():
     s = build_schedule({"name": "warmup_step", "warmup_epochs": 10, "milestones": [20, 50], "gamma": 0.1}, 81)
-    # methods.md §1: lr(e) = 0.1 (e+1)/10 for e < 10; 0.1 until 19; 0.01 until 49; 0.001 after
+    # docs/methods.md#agw-notes: lr(e) = 0.1 (e+1)/10 for e < 10; 0.1 until 19; 0.01 until 49; 0.001 after
     assert [round(0.1 * s.factor(e), 10) for e in (0, 4, 9, 10, 19, 20, 49, 50, 80)] == [
         0.01, 0.05, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
 

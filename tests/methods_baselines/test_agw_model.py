@@ -1,4 +1,4 @@
-"""AGW building blocks and model against hand computations (methods.md §1)."""
+"""AGW building blocks and model against hand computations (docs/methods.md#agw-notes)."""
 from __future__ import annotations
 
 import math
@@ -122,7 +122,7 @@ def test_agw_modality_specific_stems():
 
 
 def test_agw_paper_parameter_counts():
-    """methods.md §1/§9: effective 31.69M incl. classifier; by parts (SYSU, 395 classes)."""
+    """docs/methods.md#reference-parameter-counts: effective 31.69M incl. classifier; by parts (SYSU, 395 classes)."""
     cfg = load_config("agw", "paper", dataset="sysu")
     method = get_method_class("agw")(cfg, "sysu")
     with torch.device("meta"):

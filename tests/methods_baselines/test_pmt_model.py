@@ -38,10 +38,10 @@ def test_paper_model_tokens_and_parameters():
     method = get_method_class("pmt")(cfg, "sysu")
     with torch.device("meta"):
         model = method.build_model(395)
-    assert model.backbone.patch_embed.grid_size == (21, 10) and model.num_patches == 210  # methods.md §0
+    assert model.backbone.patch_embed.grid_size == (21, 10) and model.num_patches == 210  # docs/methods.md#reference-parameter-counts
     assert tuple(model.backbone.pos_embed.shape) == (1, 211, 768)
     counts = count_parameters(model, method)
-    assert counts["registered"] == 85_809_408 + 2 * 768 + 768 * 395 == 86_114_304  # methods.md §9
+    assert counts["registered"] == 85_809_408 + 2 * 768 + 768 * 395 == 86_114_304  # docs/methods.md#reference-parameter-counts
     assert counts["effective"] == 85_809_408 + 2 * 768  # classifier excluded
     with torch.device("meta"):
         tokens = model.backbone.forward_features(torch.zeros(2, 3, 256, 128))

@@ -44,7 +44,7 @@ def test_tmpa_shared_specific_conv_count_vs_table_v() -> None:
     reg, eff = _count("tmpa", "paper", "regdb", 206, ["tmpa.share_specific_conv=true"])
     assert (reg, eff) == (54483136, 53209280)
     # Table V claims 48.3M: two ResNet-50 objects (without fc) + three 206-way BN+FC heads is the
-    # count that matches it, the registered-parameter convention of AGW-style code (methods.md §0.2).
+    # count that matches it, the registered-parameter convention of AGW-style code (docs/methods.md#parameter-count-convention).
     import torchvision
 
     trunk = torchvision.models.resnet50()

@@ -5,8 +5,9 @@ The project's addopts disable benchmarking, so each benchmark runs once as a pla
     .venv/bin/pytest tests/metrics/test_bench_metrics_speed.py --benchmark-enable -m "slow or not slow" -s
 
 The SYSU multi-shot test times the reference cost-profile loop (`oracle.reference_loop_evaluate`,
-~17 s on a 2-core machine) and the engine in the same run, prints the ratio and asserts >= 50
-(marked slow). Distances are float64 uniform random matrices (protocols.md §9 timed float64
+~17 s on an idle 2-core machine) and the engine in the same run, prints the ratio and asserts
+>= 50 (marked slow); it also prints the physical limit of any exact method, one pass over the
+distance matrix (a sum), and a stable sort of it (docs/metrics.md#speed). Distances are float64 uniform random matrices (the reference is timed on float64
 matrices), the worst case for the engine (positives spread over the whole list).
 """
 from __future__ import annotations
@@ -46,11 +47,17 @@ def _ratio_report(name, d, qp, gp, qc, gc, rule, cmc):
     t = time.perf_counter()
     ref = reference_loop_evaluate(d, qp, gp, qc, gc, rule=rule, cmc=cmc)
     ref_t = time.perf_counter() - t
+    engine = min(engine, _best(lambda: evaluate(d, qp, gp, qc, gc, rule=rule, cmc=cmc), 2))
     res = evaluate(d, qp, gp, qc, gc, rule=rule, cmc=cmc)
-    assert res.cmc.tobytes() == ref[0].tobytes() and abs(res.mAP - ref[1]) <= 1e-12
+    # bit for bit, CMC, mAP and mINP (docs/metrics.md#ap-summation)
+    assert res.cmc.tobytes() == ref[0].tobytes() and res.mAP == ref[1] and res.mINP == ref[2]
+    dt = torch.from_numpy(d)
+    one_pass = _best(lambda: dt.sum())
+    sort = _best(lambda: torch.sort(dt, dim=1, stable=True), 2)
     ratio = ref_t / engine
-    print(f"\n[{name}] {d.shape[0]}x{d.shape[1]}: engine {engine * 1e3:.0f} ms (best of 5), "
-          f"reference loop {ref_t:.2f} s, ratio {ratio:.0f}x, torch threads {torch.get_num_threads()}")
+    print(f"\n[{name}] {d.shape[0]}x{d.shape[1]}: engine {engine * 1e3:.0f} ms (best of 7), "
+          f"reference loop {ref_t:.2f} s, ratio {ratio:.0f}x, torch threads {torch.get_num_threads()}; "
+          f"one pass over the matrix {one_pass * 1e3:.1f} ms, stable sort of every row {sort * 1e3:.0f} ms")
     return ratio
 
 
@@ -80,7 +87,10 @@ def test_bench_sysu_single_ratio():
 
 @pytest.mark.slow
 def test_bench_sysu_multi_ratio_at_least_50():
-    """Issue 3: one SYSU multi-shot trial takes at most 1/50 of the reference loop's time."""
+    """One SYSU multi-shot trial takes at most 1/50 of the reference loop's time, with
+    bit-identical metrics (both timed in this one run). The target is 1/100 (issue 16); measured
+    62-137x depending on load (docs/metrics.md#speed), so the assertion keeps the bound that
+    holds on a shared 2-core machine."""
     assert _ratio_report("sysu-multi", *_problem(**SYSU_MULTI), "sysu", "unique") >= 50
 
 

@@ -1,4 +1,4 @@
-"""Re-ranking against straightforward loops written from protocols.md §6.1 / §6.2."""
+"""Re-ranking against straightforward loops written from docs/metrics.md#k-reciprocal-steps / #aim-steps."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +12,7 @@ from vibench.metrics.rerank import (
 
 
 def krecip_loop(qg, qq, gg, k1, k2, lam, square=True):
-    """§6.1 one item at a time with Python sets."""
+    """docs/metrics.md#k-reciprocal-steps one item at a time with Python sets."""
     nq = qg.shape[0]
     full = np.block([[qq, qg], [qg.T, gg]]).astype(np.float64)
     if square:
@@ -46,7 +46,7 @@ def krecip_loop(qg, qq, gg, k1, k2, lam, square=True):
 
 
 def aim_loop(q, g, k1, k2):
-    """§6.2 row by row."""
+    """docs/metrics.md#aim-steps row by row."""
     q = q / np.linalg.norm(q, axis=1, keepdims=True)
     g = g / np.linalg.norm(g, axis=1, keepdims=True)
 

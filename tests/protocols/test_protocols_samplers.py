@@ -1,4 +1,4 @@
-"""The gallery samplers against replays written straight from protocols.md §1.3 / §3.2."""
+"""The gallery samplers against replays written straight from docs/protocols.md#samplers-and-list-order."""
 from __future__ import annotations
 
 import os
@@ -22,7 +22,7 @@ def _write_tree(root, layout):
 
 
 def _agw_replay(root, ids, cams, trial):
-    """process_gallery_sysu as described in protocols.md §1.3 (global random, os.listdir)."""
+    """process_gallery_sysu as described in docs/protocols.md#samplers-and-list-order (global random, os.listdir)."""
     state = random.getstate()
     try:
         random.seed(trial)
