@@ -1,15 +1,44 @@
-"""Package layout: the engine in ``benchmark/`` installs as ``vibench``, the method
-implementations in ``methods/`` as ``vibench.methods`` (metadata lives in pyproject.toml)."""
+"""Package layout: two source roots whose import paths match their file paths.
+
+* ``benchmark/vibench/`` is the ``vibench`` package (the engine);
+* ``methods/vibench_methods/`` is the ``vibench_methods`` package (the built-in methods, registered
+  through the ``vibench.methods`` entry-point group like any third-party method).
+
+The declarative folders at the top of the repository stay the one source of truth and ship as
+package data of ``vibench`` (``vibench/_data/``) in a built wheel: ``protocols/*.yaml`` and the
+papers' reported numbers ``results/reported/*.yaml``. In a checkout (editable install)
+``vibench.paths`` reads them in place. Metadata lives in pyproject.toml.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).parent
+#: top-level folder -> sub-folder of vibench/_data/ in a built wheel
+SHIPPED = {"protocols": "protocols", "results/reported": "reported"}
 
 
-def _mapped(folder: str, name: str) -> list[str]:
-    found = find_packages(include=[folder, f"{folder}.*"])
-    return [name + pkg[len(folder):] for pkg in found]
+class BuildWithData(build_py):
+    """build_py that also copies the shipped top-level folders into ``vibench/_data/``."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        for source, target in SHIPPED.items():
+            dest = Path(self.build_lib) / "vibench" / "_data" / target
+            dest.mkdir(parents=True, exist_ok=True)
+            for path in sorted((HERE / source).glob("*.yaml")):
+                shutil.copyfile(path, dest / path.name)
 
 
 setup(
-    packages=_mapped("benchmark", "vibench") + _mapped("methods", "vibench.methods"),
-    package_dir={"vibench": "benchmark", "vibench.methods": "methods"},
-    package_data={"vibench.methods": ["**/*.yaml"]},
+    packages=find_packages("benchmark") + find_packages("methods"),
+    package_dir={"vibench": "benchmark/vibench", "vibench_methods": "methods/vibench_methods"},
+    package_data={"vibench_methods": ["configs/**/*.yaml"]},
+    cmdclass={"build_py": BuildWithData},
 )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the tests, then the regression check of the ci suite against the committed
-# baseline. Installs Debian's chromium for the browser test when run as root with apt available.
+# baseline, run from the built wheel installed in a throwaway environment (scripts/wheel-check.sh).
+# Installs Debian's chromium for the browser test when run as root with apt available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,4 +11,5 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
 fi
 export VIBENCH_CACHE="${VIBENCH_CACHE:-$PWD/.cache/vibench}"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
-.venv/bin/vibench check --baseline results/baselines/ci.json
+# The regression check, from the built wheel installed outside the checkout (docs/testing.md).
+bash scripts/wheel-check.sh

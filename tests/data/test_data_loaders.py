@@ -463,7 +463,7 @@ def test_regdb_empty_index_file(tmp_path: Path) -> None:
 
 def test_lazy_subcommand_imported_only_when_invoked(monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    import vibench.data.cli as data_cli
+    import vibench.commands.data as data_cli
 
     monkeypatch.setitem(data_cli.LAZY_COMMANDS, "synth", ("vibench.data.no_such_module:synth", "Generate."))
     assert vibench_main(["data", "--help"]) == 0 and "synth" in capsys.readouterr().out

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from vibench.data.synth.cli import synth
+from vibench.commands.synth import synth
 from vibench.errors import VibenchError
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from vibench.engine.config import apply_override, config_hash, load_config, parse_stages, resolve_config
+from vibench.engine.api import parse_stages
+from vibench.engine.config import apply_override, config_hash, load_config, resolve_config
 from vibench.errors import VibenchError
 
 

@@ -13,7 +13,7 @@ from vibench.engine.config import config_hash, load_config, upgrade_config
 from vibench.errors import VibenchError
 from vibench.registry import available_methods, get_method_class
 
-METHODS_DIR = Path(__file__).resolve().parents[2] / "methods" / "configs"
+METHODS_DIR = Path(__file__).resolve().parents[2] / "methods" / "vibench_methods" / "configs"
 BEFORE = Path(__file__).parent / "data" / "resolved_configs_v1.json"
 
 
@@ -26,7 +26,7 @@ def _error(method: str, config: str = "tiny", overrides: tuple[str, ...] = (), d
 def test_unknown_nested_key_from_set_is_refused_with_did_you_mean():
     msg = _error("agw", overrides=("optimizer.lrr=0.1",))
     assert "optimizer.lrr: unknown key (did you mean 'lr'?)" in msg
-    assert "[from --set optimizer.lrr=0.1]" in msg and "methods/configs/agw/tiny.yaml" in msg
+    assert "[from --set optimizer.lrr=0.1]" in msg and "methods/vibench_methods/configs/agw/tiny.yaml" in msg
     # deeper: a method section's sub-section
     msg = _error("aminet", overrides=("aminet.pesam.n_scale=3",))
     assert "aminet.pesam.n_scale: unknown key (did you mean 'n_scales'" in msg

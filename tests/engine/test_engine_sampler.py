@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibench.engine.sampler import CrossModalSampler
+from vibench.engine.batch_sampler import CrossModalSampler
 from vibench.errors import VibenchError
 
 

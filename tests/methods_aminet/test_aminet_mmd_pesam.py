@@ -5,8 +5,8 @@ import math
 
 import torch
 
-from vibench.methods.layers.pesam import PESAM, PhaseCongruency, log_gabor_bank, phase_congruency
-from vibench.methods.losses.mmd import AMKMMD
+from vibench_methods.layers.pesam import PESAM, PhaseCongruency, log_gabor_bank, phase_congruency
+from vibench_methods.losses.mmd import AMKMMD
 
 
 def naive_amk_mmd(x: torch.Tensor, y: torch.Tensor, alphas: list[float], mults: list[float], unbiased: bool) -> float:

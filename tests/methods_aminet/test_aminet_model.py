@@ -5,7 +5,7 @@ import torch
 
 from vibench.engine.api import StepState
 from vibench.engine.config import load_config
-from vibench.methods.aminet import AMINet, AMINetNet, upper_body
+from vibench_methods.aminet import AMINet, AMINetNet, upper_body
 from vibench.registry import get_method_class
 
 

@@ -9,9 +9,9 @@ import torch
 from vibench.engine.api import StepState
 from vibench.engine.config import load_config
 from vibench.engine.latency import count_parameters
-from vibench.methods.layers.gem import GeM
-from vibench.methods.layers.nonlocal_block import NonLocalBlock
-from vibench.methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
+from vibench_methods.layers.gem import GeM
+from vibench_methods.layers.nonlocal_block import NonLocalBlock
+from vibench_methods.losses.triplet import batch_hard_triplet, weighted_regularized_triplet
 from vibench.registry import get_method_class
 
 

@@ -8,7 +8,7 @@ from vibench.engine.api import StepState
 from vibench.engine.augment import build_pipeline
 from vibench.engine.config import load_config
 from vibench.engine.latency import count_parameters
-from vibench.methods.losses.pmt import discriminative_center_loss, modality_shared_enhancement_loss
+from vibench_methods.losses.pmt import discriminative_center_loss, modality_shared_enhancement_loss
 from vibench.registry import get_method_class
 
 

@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from vibench.methods.layers.cross_attention import BCIBlock, BiCrossAttention, CrossAttention
+from vibench_methods.layers.cross_attention import BCIBlock, BiCrossAttention, CrossAttention
 
 
 def _identity_(att: CrossAttention) -> None:

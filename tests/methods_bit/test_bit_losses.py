@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from vibench.methods.losses.contrastive import aggregation_contrastive_loss
-from vibench.methods.losses.pair_bce import expand_pairs, pair_bce_loss, pair_indices, pair_labels
+from vibench_methods.losses.contrastive import aggregation_contrastive_loss
+from vibench_methods.losses.pair_bce import expand_pairs, pair_bce_loss, pair_indices, pair_labels
 
 
 def test_pair_construction_repeat_interleave_visible_repeat_infrared():

@@ -9,7 +9,7 @@ from vibench.engine.api import StepState
 from vibench.engine.config import load_config
 from vibench.errors import VibenchError
 from vibench.engine.latency import measure_query_latency as query_latency
-from vibench.methods.bit import BITMethod
+from vibench_methods.bit import BITMethod
 from vibench.registry import get_method_class
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from vibench.methods.bit import (
+from vibench_methods.bit import (
     CASM,
     BITDecoder,
     QueryAwareScoring,

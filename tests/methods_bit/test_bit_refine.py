@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from vibench.engine.schema import validate
-from vibench.methods.bit import BITMethod, BITOptions, _orient, refine_order
+from vibench_methods.bit import BITMethod, BITOptions, _orient, refine_order
 
 
 class _FakeDecoder(nn.Module):
@@ -111,7 +111,7 @@ class _PairModel(nn.Module):
 def test_decoder_losses_build_pairs_labels_and_ac_inputs():
     import math
 
-    from vibench.methods.losses.contrastive import aggregation_contrastive_loss
+    from vibench_methods.losses.contrastive import aggregation_contrastive_loss
 
     m = object.__new__(BITMethod)
     m.cfg = {}

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from vibench.methods.layers.grl import GradientReversal, dann_coefficient, grad_reverse
-from vibench.methods.losses.center_cluster import CenterClusterLoss
-from vibench.methods.losses.mixed_fusion_triplet import fuse, mixed_fusion_triplet_loss
-from vibench.methods.losses.orthogonal import OrthogonalityLoss, orthogonality_loss
+from vibench_methods.layers.grl import GradientReversal, dann_coefficient, grad_reverse
+from vibench_methods.losses.center_cluster import CenterClusterLoss
+from vibench_methods.losses.mixed_fusion_triplet import fuse, mixed_fusion_triplet_loss
+from vibench_methods.losses.orthogonal import OrthogonalityLoss, orthogonality_loss
 
 
 def test_grl_forward_identity_backward_reversed_and_scaled():

@@ -7,8 +7,8 @@ import torch
 
 from vibench.engine.api import StepState
 from vibench.errors import VibenchError
-from vibench.methods.losses.mixed_fusion_triplet import fuse
-from vibench.methods.mixer import (
+from vibench_methods.losses.mixed_fusion_triplet import fuse
+from vibench_methods.mixer import (
     MixERHeads,
     MixERMethod,
     doubled_labels,
@@ -179,5 +179,5 @@ def test_configs_load_and_paper_parameter_count_pinned():
     assert counts == {"sysu": 57_610_754, "regdb": 54_723_650}
     tiny = load_config("mixer", "tiny", "sysu")
     assert tiny["mixer"]["test"]["mode"] == "mixer"
-    addon = load_config("mixer", "methods/configs/mixer/agw_addon_tiny.yaml", "sysu")
+    addon = load_config("mixer", "methods/vibench_methods/configs/mixer/agw_addon_tiny.yaml", "sysu")
     assert addon["mixer"]["addon"]["base"] == "agw"

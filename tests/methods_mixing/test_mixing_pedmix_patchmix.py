@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from vibench.errors import VibenchError
-from vibench.methods.mixing.build import build_mixer
-from vibench.methods.mixing.patchmix import PatchMix, patchmix_mask
-from vibench.methods.mixing.pedmix import CENTRE, OUTER, SUB_CENTRE, PedMix, pedmix_mask, pedmix_regions
+from vibench_methods.mixing.build import build_mixer
+from vibench_methods.mixing.patchmix import PatchMix, patchmix_mask
+from vibench_methods.mixing.pedmix import CENTRE, OUTER, SUB_CENTRE, PedMix, pedmix_mask, pedmix_regions
 
 
 def test_pedmix_regions_paper_grid() -> None:

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from vibench.methods.layers.part_pool import PartPool, PartWiseMAM, stripe_bounds
-from vibench.methods.losses.pmcm import CenterMemory, SampleToSample, mu_ramp, part_align_kl, pmml_loss
+from vibench_methods.layers.part_pool import PartPool, PartWiseMAM, stripe_bounds
+from vibench_methods.losses.pmcm import CenterMemory, SampleToSample, mu_ramp, part_align_kl, pmml_loss
 
 
 def test_center_memory_update_on_hand_numbers() -> None:

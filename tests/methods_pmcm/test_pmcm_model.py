@@ -5,7 +5,7 @@ import torch
 
 from vibench.engine.api import StepState
 from vibench.engine.config import load_config
-from vibench.methods.pmcm import PMCM
+from vibench_methods.pmcm import PMCM
 
 
 def _batch() -> dict[str, torch.Tensor]:

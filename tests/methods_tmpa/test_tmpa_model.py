@@ -5,7 +5,7 @@ import torch
 
 from vibench.engine.api import StepState
 from vibench.engine.config import load_config
-from vibench.methods.tmpa import TMPA, TMPANet
+from vibench_methods.tmpa import TMPA, TMPANet
 
 
 def test_fc_fusion_eq12_rows() -> None:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from vibench.errors import VibenchError
-from vibench.methods.layers.modality_transfer import ModalityFeatureTransfer
-from vibench.methods.losses.tmpa import msi_loss, mss_loss
+from vibench_methods.layers.modality_transfer import ModalityFeatureTransfer
+from vibench_methods.losses.tmpa import msi_loss, mss_loss
 
 
 def test_mss_hand_example_and_margin() -> None:

@@ -102,11 +102,3 @@ def test_show_without_root_uses_synthetic_or_explains(capsys, monkeypatch, fake_
     assert code == 0, err
     assert json.loads(out)["dataset"] == {"root": str(tmp_path / "sysu-small-0"), "synthetic": True,
                                           "scale": "small", "seed": 0}
-
-
-def test_show_without_root_and_without_generator_explains(capsys, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "vibench.data.synth", None)  # import now fails
-    code, _, err = _run(capsys, "show", "sysu-all-single")
-    assert code == 2 and "pass --root PATH" in err

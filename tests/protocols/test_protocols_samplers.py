@@ -10,7 +10,7 @@ import pytest
 from vibench.data.records import ImageRecord
 from vibench.errors import VibenchError
 from vibench.protocols import build_lists, get_protocol
-from vibench.protocols.samplers import agw_single_shot, seeded_multi_shot
+from vibench.protocols.gallery_sampling import agw_single_shot, seeded_multi_shot
 
 
 def _write_tree(root, layout):

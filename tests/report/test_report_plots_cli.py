@@ -9,7 +9,7 @@ from PIL import Image
 
 from vibench.cli import main
 from vibench.report.grids import GREEN, RED, build_grids
-from vibench.report.store import load_store
+from vibench.report.aggregate import load_store
 
 
 def test_cli_renders_plots_grids_and_exports(store_factory, tmp_path, capsys):

@@ -11,7 +11,7 @@ import yaml
 from vibench.errors import VibenchError
 from vibench.paths import REPO_ROOT, RESULTS_DIR
 from vibench.report import transcribe
-from vibench.report.registry import find_conflicts, load_registry, load_report_config, parse_cell
+from vibench.report.reported import find_conflicts, load_registry, load_report_config, parse_cell
 
 PAPER_TABLES = Path(__file__).parent / "data" / "paper_tables.md"
 SHARED = REPO_ROOT.parent / "shared" / "research" / "paper_tables.md"

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from vibench.errors import VibenchError
-from vibench.report.store import load_store, model_stats
+from vibench.report.aggregate import load_store, model_stats
 
 
 def test_aggregation_rules(store_factory):
@@ -77,7 +77,7 @@ def test_bad_spec_names_the_file(store_factory):
 
 
 def test_other_config_or_data_source_is_never_merged(store_factory, cell_writer):
-    from vibench.report.registry import load_registry, load_report_config
+    from vibench.report.reported import load_registry, load_report_config
     from vibench.report.tables import leaderboard
 
     write_cell = cell_writer

@@ -29,7 +29,7 @@ def _specs(out: Path) -> dict[str, dict]:
 
 def test_tiny_then_paper_config_computes_a_new_cell(mock_plugin: None, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
-    from vibench.report.store import load_store
+    from vibench.report.aggregate import load_store
 
     out = tmp_path / "store"
     assert "1 done" in _run(capsys, out, "--config", "tiny")

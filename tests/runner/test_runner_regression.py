@@ -182,7 +182,7 @@ def test_disabled_triplet_term_fails_the_bands(tmp_path: Path, baseline: dict, s
     a calibrated band centred near 32, mean mAP over protocols 11.4 against about 26."""
     from dataclasses import replace
 
-    import vibench.methods.agw as agw
+    import vibench_methods.agw as agw
     from vibench.runner.matrix import run_matrix
 
     monkeypatch.setattr(agw, "weighted_regularized_triplet", lambda feats, labels: feats.sum() * 0.0)

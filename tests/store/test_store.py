@@ -101,7 +101,7 @@ def test_old_metrics_without_summary_get_one(tmp_path: Path) -> None:
 
 
 def test_old_store_is_scored_checked_and_reported(capsys: pytest.CaptureFixture) -> None:
-    from vibench.report.store import load_store
+    from vibench.report.aggregate import load_store
     from vibench.runner.regression import store_values
 
     assert main(["score", str(OLD_STORE)]) == 0

@@ -1,0 +1,234 @@
+"""AMINet: Adaptive Modality Interaction Network (Jia & Armour; docs/methods.md#aminet-notes).
+
+Multi-granularity dual-branch network (HMG-DBNet, Sec. 3.1) with the interactive feature fusion
+strategy (IFFS, Sec. 3.2), PESAM (Sec. 3.4) and AMK-MMD (Sec. 3.3)::
+
+    full body  X^g (H x W),  upper body X^p = top `upper_ratio` of X^g (default 0.5)
+    F^g_m = phi_global(stem^g_m(X^g_m)),  F^p_m = phi_part(stem^p_m(X^p_m))        Eq. 1-2
+            four modality/granularity stems, two shared ResNet trunks (last stride 1)
+    F <- PESAM(F, X) on each layer-4 map (phase congruency + edge attention + fusion)  Eq. 9-11
+    g = GeM(F^g), p = GeM(F^p)
+    intra_m = [g_m || p_m]                                                               Eq. 4
+    inter:  paper Eq. 5 -> [g_V || p_I], [g_I || p_V] over index-aligned same-id pairs
+            code        -> [g_V || g_I], [p_I || p_V]  (``inter_pairing: code``)
+    L = sum_{b in g, p, intra, inter} [CE(BNNeck_b(b)) + Tri(b)]
+        + w_intra AMK-MMD(intra_V, intra_I) + w_inter AMK-MMD(inter_1, inter_2)          Eq. 6-8
+
+Test embedding: l2norm(BN_mix([g || p])) (4096-d) of the single query/gallery image.
+Config schema: :class:`AMINetConfig`; guesses listed in ``metafile.yaml``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vibench.engine.api import Method, StepState, two_stream_embed
+from vibench.engine.schema import Section, option, to_dict
+from vibench.engine.sections import MethodConfig
+from vibench.errors import VibenchError
+from vibench_methods.layers.backbones import init_info, resnet
+from vibench_methods.layers.bnneck import BNNeck
+from vibench_methods.layers.gem import GeM
+from vibench_methods.layers.pesam import PESAM
+from vibench_methods.layers.resnet_parts import resnet_dim, resnet_stages, resnet_stem
+from vibench_methods.losses.mmd import AMKMMD
+from vibench_methods.losses.triplet import triplet_loss
+from vibench_methods.schema import NonLocalResNetModel, TripletLoss
+from vibench.registry import register_method
+
+
+@dataclass(frozen=True)
+class AMINetModel(NonLocalResNetModel):
+    non_local: tuple[int, int, int, int] = option((0, 0, 0, 0), ge=0)  # the released code: off
+
+
+@dataclass(frozen=True)
+class PESAMConfig(Section):
+    """Phase-enhanced structure attention (Sec. 3.4, Eq. 9-11); log-Gabor bank parameters."""
+
+    enabled: bool = False
+    n_scales: int = option(4, gt=0)
+    n_orient: int = option(6, gt=0)
+    min_wavelength: float = option(3.0, gt=0)
+    mult: float = option(2.1, gt=0)
+    sigma_onf: float = option(0.55, gt=0)
+    noise_k: float = option(2.0, ge=0)
+    eps: float = option(1e-4, gt=0)
+    spread_weighting: bool = True
+    attn_kernel: int = option(3, gt=0)
+
+
+@dataclass(frozen=True)
+class MMDConfig(Section):
+    """AMK-MMD (Eq. 6-8): Gaussian kernel bandwidth multipliers, learnable weights, estimator."""
+
+    multipliers: tuple[float, ...] = option((0.25, 0.5, 1.0, 2.0, 4.0), gt=0)
+    learn_weights: bool = True
+    estimator: Literal["unbiased", "biased"] = "unbiased"
+
+
+@dataclass(frozen=True)
+class AMINetOptions(Section):
+    upper_ratio: float = option(0.5, gt=0, le=1)
+    part_size: tuple[int, int] | None = option(None, gt=0)
+    inter_pairing: Literal["paper", "code"] = "paper"
+    pesam: PESAMConfig = PESAMConfig()
+    mmd: MMDConfig = MMDConfig()
+
+
+@dataclass(frozen=True)
+class AMINetLoss(TripletLoss):
+    triplet: Literal["wrt", "hard"] = "hard"
+    margin: float = option(0.35, gt=0)
+    mmd_intra_weight: float = option(0.4, ge=0)
+    mmd_inter_weight: float = option(0.6, ge=0)
+
+
+@dataclass(frozen=True)
+class AMINetConfig(MethodConfig):
+    model: AMINetModel = AMINetModel()
+    aminet: AMINetOptions = AMINetOptions()
+    loss: AMINetLoss = AMINetLoss()
+
+
+def upper_body(images: torch.Tensor, ratio: float, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The top `ratio` of each image (AMINet's upper-body input), optionally resized to `size`."""
+    rows = max(1, int(round(images.shape[-2] * ratio)))
+    top = images[..., :rows, :]
+    if size is not None and tuple(top.shape[-2:]) != tuple(size):
+        top = F.interpolate(top, size=tuple(size), mode="bilinear", align_corners=False)
+    return top
+
+
+class AMINetNet(nn.Module):
+    """The AMINet network (HMG-DBNet + IFFS + PESAM + AMK-MMD modules)."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        backbone: str = "resnet50",
+        last_stride: int = 1,
+        weights: str | Path | None = None,
+        gem_p: float = 3.0,
+        upper_ratio: float = 0.5,
+        part_size: tuple[int, int] | None = None,
+        non_local: list[int] | None = None,
+        nl_inner: str | int = "half",
+        pesam: Mapping[str, Any] | None = None,
+        mmd: Mapping[str, Any] | None = None,
+        inter_pairing: str = "paper",
+    ) -> None:
+        super().__init__()
+        if not 0.0 < upper_ratio <= 1.0:
+            raise VibenchError(f"aminet.upper_ratio must be in (0, 1], got {upper_ratio}")
+        if inter_pairing not in ("paper", "code"):
+            raise VibenchError(f"aminet.inter_pairing must be 'paper' or 'code', got {inter_pairing!r}")
+        self.upper_ratio, self.part_size, self.inter_pairing = float(upper_ratio), part_size, inter_pairing
+        # four stems (modality x granularity) and two shared trunks, each from its own ResNet
+        self.stem_vis_global = resnet_stem(resnet(backbone, weights=weights))
+        self.stem_ir_global = resnet_stem(resnet(backbone, weights=weights))
+        self.stem_vis_part = resnet_stem(resnet(backbone, weights=weights))
+        self.stem_ir_part = resnet_stem(resnet(backbone, weights=weights))
+        g = resnet(backbone, last_stride=last_stride, weights=weights)
+        p = resnet(backbone, last_stride=last_stride, weights=weights)
+        self.trunk_global = resnet_stages(g, 1, 4, non_local, nl_inner)
+        self.trunk_part = resnet_stages(p, 1, 4, non_local, nl_inner)
+        dim = resnet_dim(g)
+        self.feat_dim = dim
+        self.pool = GeM(gem_p)
+        pesam = dict(pesam or {})
+        self.use_pesam = bool(pesam.pop("enabled", False))
+        self.pesam_global = PESAM(**pesam) if self.use_pesam else None
+        self.pesam_part = PESAM(**pesam) if self.use_pesam else None
+        self.neck_global = BNNeck(dim, num_classes)
+        self.neck_part = BNNeck(dim, num_classes)
+        self.neck_mix = BNNeck(2 * dim, num_classes)  # shared by the intra and inter fusions
+        mmd = dict(mmd or {})
+        self.mmd_intra = AMKMMD(**mmd)
+        self.mmd_inter = AMKMMD(**mmd)
+        self.init_info = {"backbone": backbone, **init_info(weights)}
+
+    def branch(self, images: torch.Tensor, is_vis: torch.Tensor, n_vis: int, part: bool) -> torch.Tensor:
+        """GeM feature of one granularity; rows [0, n_vis) visible, the rest infrared."""
+        stem_v, stem_i = (self.stem_vis_part, self.stem_ir_part) if part else (self.stem_vis_global, self.stem_ir_global)
+        stems = []
+        if n_vis:
+            stems.append(stem_v(images[:n_vis]))
+        if n_vis < images.shape[0]:
+            stems.append(stem_i(images[n_vis:]))
+        fmap = (self.trunk_part if part else self.trunk_global)(torch.cat(stems))
+        pes = self.pesam_part if part else self.pesam_global
+        if pes is not None:
+            fmap = pes(fmap, images, is_vis)
+        return self.pool(fmap)
+
+    def forward(self, vis: torch.Tensor | None = None, ir: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        parts = [t for t in (vis, ir) if t is not None]
+        if not parts:
+            raise VibenchError("AMINetNet.forward needs visible and/or infrared images")
+        x = torch.cat(parts)
+        n_vis = 0 if vis is None else vis.shape[0]
+        is_vis = torch.arange(x.shape[0], device=x.device) < n_vis
+        g = self.branch(x, is_vis, n_vis, part=False)
+        p = self.branch(upper_body(x, self.upper_ratio, self.part_size), is_vis, n_vis, part=True)
+        intra = torch.cat([g, p], 1)  # Eq. 4 (and the test-time [g || p])
+        out = {"g": g, "p": p, "intra": intra, "feat": self.neck_mix.bottleneck(intra)}
+        if self.training:
+            if vis is None or ir is None or vis.shape[0] != ir.shape[0]:
+                raise VibenchError("AMINet training needs index-aligned visible and infrared batches of equal size")
+            b = n_vis
+            if self.inter_pairing == "paper":  # Eq. 5
+                inter = torch.cat([torch.cat([g[:b], p[b:]], 1), torch.cat([g[b:], p[:b]], 1)])
+            else:  # released code
+                inter = torch.cat([torch.cat([g[:b], g[b:]], 1), torch.cat([p[b:], p[:b]], 1)])
+            out["inter"] = inter
+            out["logits_g"] = self.neck_global(g)[1]
+            out["logits_p"] = self.neck_part(p)[1]
+            out["logits_intra"] = self.neck_mix.classifier(out["feat"])
+            out["logits_inter"] = self.neck_mix(inter)[1]
+        return out
+
+
+@register_method("aminet")
+class AMINet(Method):
+    paper = "Jia & Armour, AMINet: Adaptive Modality Interaction Network for Visible-Infrared Person Re-Identification"
+    config_dir = Path(__file__).resolve().parent / "configs" / "aminet"
+
+    config_schema = AMINetConfig
+
+    def build_model(self, num_classes: int) -> nn.Module:
+        m, a = self.config.model, self.config.aminet
+        return AMINetNet(
+            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.weights, gem_p=m.gem_p,
+            upper_ratio=a.upper_ratio, part_size=a.part_size, non_local=list(m.non_local), nl_inner=m.nl_inner,
+            pesam=to_dict(a.pesam), mmd=to_dict(a.mmd), inter_pairing=a.inter_pairing,
+        )
+
+    def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:
+        lc = self.config.loss
+        out = model(batch["vis"], batch["ir"])
+        y = torch.cat([batch["vis_label"], batch["ir_label"]])
+        b = batch["vis"].shape[0]
+
+        def tri(f: torch.Tensor) -> torch.Tensor:
+            return triplet_loss(lc.triplet, f, y, lc.margin)
+
+        wid, wtri = lc.id_weight, lc.triplet_weight
+        terms: dict[str, torch.Tensor] = {}
+        for name in ("g", "p", "intra", "inter"):
+            terms[f"id_{name}"] = wid * F.cross_entropy(out[f"logits_{name}"].float(), y)
+            terms[f"tri_{name}"] = wtri * tri(out[name])
+        w_intra, w_inter = lc.mmd_intra_weight, lc.mmd_inter_weight
+        if w_intra:
+            terms["mmd_intra"] = w_intra * model.mmd_intra(out["intra"][:b].float(), out["intra"][b:].float())
+        if w_inter:
+            terms["mmd_inter"] = w_inter * model.mmd_inter(out["inter"][:b].float(), out["inter"][b:].float())
+        return terms
+
+    def embed(self, model: nn.Module, images: torch.Tensor, modality: str) -> dict[str, torch.Tensor]:
+        return two_stream_embed(model, images, modality, "intra")
