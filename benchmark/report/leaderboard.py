@@ -64,7 +64,7 @@ def _reported_rows(rec: pd.DataFrame, columns: list[tuple[str, str]], imbalance:
     for (method, variant, rr), g in rec.groupby(["method", "variant_key", "rerank_key"],
                                                 sort=True):
         rerank = g["rerank"].iloc[0]
-        row = [Cell(""), Cell(method, None, "m")]
+        row = [Cell(""), Cell(method + (" (RR)" if rerank else ""), None, "m")]
         if imbalance:
             row.append(Cell(variant))
         for p, metric in columns:
@@ -119,7 +119,8 @@ def leaderboard(group: str, reg: Registry, store: StoreSummary, cfg: ReportConfi
         by_key.setdefault((a.method, a.variant, a.rerank, a.config, a.data), {})[a.protocol] = a
     for (method, variant, rerank, config, data), per_proto in sorted(by_key.items(),
                                                                      key=lambda kv: str(kv[0])):
-        row = [Cell(""), Cell(f"{inv.get(method, method)} (vibench)", None, "m vbm")]
+        row = [Cell(""), Cell(f"{inv.get(method, method)} (vibench{', RR' if rerank else ''})",
+                              None, "m vbm")]
         if imbalance:
             row.append(Cell(variant or "original"))
         row += [value_cell(per_proto.get(p), metric) for p, metric in columns]
