@@ -9,6 +9,12 @@ Store contents (all deterministic):
 * pmt  / regdb / standard / splits 1..9 (split 10 missing -> "—").
 * bit  / sysu  / sysu-imb-ir10 / split 0: sysu-all-single trials 0..9.
 * an incomplete cell (no DONE) that must be ignored.
+Every synthetic cell carries an untrained reference (trained base x 0.3).
+With ``real=True`` (the ``rendered`` fixture) also cells labelled real data (manifest hash
+``feedface...``), config ``paper``:
+* bit / sysu / standard / split 0: sysu-all-single trials 0..9 (base 0.55), latency 20 ms,
+  rankings for trial 0.
+* agw / regdb / standard / splits 1..10: regdb-v2t (base 0.62).
 """
 from __future__ import annotations
 
@@ -32,18 +38,23 @@ def _trial(base: float, t: int, max_rank: int = 20) -> dict[str, Any]:
             "num_gallery": 20, "list_sha256": f"{t:064x}", "padded_queries": 0}
 
 
-def _metrics(protocol: str, dataset: str, trials: dict[int, float]) -> dict[str, Any]:
+def _metrics(protocol: str, dataset: str, trials: dict[int, float],
+             untrained: bool) -> dict[str, Any]:
     tr = {str(t): _trial(b, t) for t, b in trials.items()}
-    return {"schema_version": 1, "protocol": protocol, "protocol_version": 1, "dataset": dataset,
-            "rule": "sysu" if dataset == "sysu" else "regdb", "cmc_mode": "unique",
-            "max_rank": 20, "rerank": None, "trials": tr, "summary": {}}
+    doc = {"schema_version": 1, "protocol": protocol, "protocol_version": 1, "dataset": dataset,
+           "rule": "sysu" if dataset == "sysu" else "regdb", "cmc_mode": "unique",
+           "max_rank": 20, "rerank": None, "trials": tr, "summary": {}}
+    if untrained:
+        doc["untrained"] = {"trials": {str(t): _trial(round(b * 0.3, 6), t)
+                                       for t, b in trials.items()}}
+    return doc
 
 
 def write_cell(root: Path, method: str, dataset: str, variant: str, split: int, seed: int,
                metrics: dict[str, dict[int, float]], *, data_root: Path, done: bool = True,
                latency_ms: float | None = None, params: int | None = None,
                config_name: str = "tiny", config_hash: str = "c0ffee",
-               manifest_hash: str | None = None) -> Path:
+               manifest_hash: str | None = None, device: str = "Test CPU") -> Path:
     """Write one cell directory of the result store in the schema-1 format (read by migration);
     a config other than the default gets its own directory name suffix."""
     cell_id = f"{method}__{dataset}__{variant}__split{split}__seed{seed}"
@@ -69,11 +80,12 @@ def write_cell(root: Path, method: str, dataset: str, variant: str, split: int, 
             "device": "cpu"}
     (d / "spec.json").write_text(json.dumps(spec))
     for p, trials in metrics.items():
-        (d / "metrics" / f"{p}.json").write_text(json.dumps(_metrics(p, dataset, trials)))
+        (d / "metrics" / f"{p}.json").write_text(json.dumps(
+            _metrics(p, dataset, trials, untrained=manifest_hash is None)))
     if latency_ms is not None:
         (d / "model.json").write_text(json.dumps({
             "params": {"registered": params, "effective": params},
-            "latency": {"device": "Test CPU", "ms_per_query": latency_ms}}))
+            "latency": {"device": device, "ms_per_query": latency_ms, "precision": "fp32"}}))
     if done:
         (d / "DONE").write_text(json.dumps({"protocols": sorted(metrics)}))
     return d
@@ -97,8 +109,11 @@ def _images(data_root: Path) -> tuple[list[str], list[int], list[str], list[int]
     return q, qp, g, gp
 
 
+REAL = "feedface" * 8
+
+
 def build_store(root: Path, *, method_names: tuple[str, str] = ("bit", "pmt"),
-                images: bool = True) -> Path:
+                images: bool = True, real: bool = False) -> Path:
     """The fake result store described in the module docstring."""
     data_root = root / "data"
     data_root.mkdir(parents=True)
@@ -123,13 +138,25 @@ def build_store(root: Path, *, method_names: tuple[str, str] = ("bit", "pmt"),
                {"sysu-all-single": {t: 0.66 for t in sysu}}, data_root=data_root)
     write_cell(root, pmt, "sysu", "sysu-imb-ir20", 0, 0,
                {"sysu-all-single": {t: 0.5 for t in sysu}}, data_root=data_root, done=False)
+    cells = [bcell]
+    if real:
+        cells.append(write_cell(root, bit, "sysu", "standard", 0, 0,
+                                {"sysu-all-single": {t: 0.55 for t in sysu}},
+                                data_root=data_root, latency_ms=20.0, params=133_400_000,
+                                config_name="paper", config_hash="beef00",
+                                manifest_hash=REAL, device="Test GPU"))
+        for s in range(1, 11):
+            write_cell(root, "agw", "regdb", "standard", s, 0, {"regdb-v2t": {s: 0.62}},
+                       data_root=data_root, config_name="paper", config_hash="beef00",
+                       manifest_hash=REAL)
     if images:
         q, qp, g, gp = _images(data_root)
         rank = np.array([[(i * 3 + k) % 20 for k in range(10)] for i in range(10)])
-        (bcell / "rankings" / "sysu-all-single").mkdir(parents=True)
-        np.savez(bcell / "rankings" / "sysu-all-single" / "trial-0.npz", indices=rank,
-                 query_paths=np.array(q), gallery_paths=np.array(g), q_pids=np.array(qp),
-                 g_pids=np.array(gp))
+        for c in cells:
+            (c / "rankings" / "sysu-all-single").mkdir(parents=True)
+            np.savez(c / "rankings" / "sysu-all-single" / "trial-0.npz", indices=rank,
+                     query_paths=np.array(q), gallery_paths=np.array(g), q_pids=np.array(qp),
+                     g_pids=np.array(gp))
     return root
 
 
@@ -147,13 +174,35 @@ def store_factory(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+#: paper-config parameter counts handed to build_report (computing them builds every model)
+PARAM_COUNTS = {"bit": {"params": {"sysu": 133_429_761, "regdb": 133_284_609},
+                        "effective": {"sysu": 85_810_944, "regdb": 85_810_944}},
+                "tmpa": {"params": {"sysu": 77_707_456, "regdb": 76_546_240},
+                         "effective": {"sysu": 75_272_384, "regdb": 75_272_384}}}
+
+
+def render(store: Path | None, out: Path, **kwargs: Any) -> Any:
+    """build_report with fixed parameter counts and render info (deterministic output)."""
+    from vibench.report.build import RenderInfo, build_report
+
+    kwargs.setdefault("param_counts", PARAM_COUNTS)
+    kwargs.setdefault("render_info", RenderInfo("2000-01-01 00:00 UTC", "0123456789ab",
+                                                "python 3"))
+    return build_report(store, out, **kwargs)
+
+
+@pytest.fixture
+def renderer() -> Callable[..., Any]:
+    """:func:`render` for test modules."""
+    return render
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The fixed fake store rendered once per test module (no plots): {'store', 'out'}."""
-    from vibench.report.build import build_report
-
+    """The fake store with real-data cells rendered once per module as a site (no plots):
+    {'store', 'out'}."""
     base = tmp_path_factory.mktemp("rendered")
-    store = build_store(base / "store")
+    store = build_store(base / "store", real=True)
     out = base / "out"
-    build_report(store, out, plots_enabled=False)
+    render(store, out, site=True, plots_enabled=False)
     return {"store": store, "out": out}

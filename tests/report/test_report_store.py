@@ -11,7 +11,7 @@ from vibench.report.aggregate import load_store, model_stats
 
 def test_aggregation_rules(store_factory):
     s = load_store(store_factory())
-    bit = s.lookup("bit", "sysu-all-single")
+    bit = s.lookup("bit", "sysu-all-single", real_only=False)
     # trials 0..9: rank1 = 0.70 + 0.001 t  -> mean 0.7045
     assert bit is not None and bit.complete
     assert bit.values["rank1"] == pytest.approx(70.45)
@@ -19,7 +19,7 @@ def test_aggregation_rules(store_factory):
     assert bit.values["rank20"] == pytest.approx(100.0)
     assert bit.synthetic and bit.seeds == (0,)
     # RegDB: mean over split cells 1..10, rank1 = 0.80 + 0.001 s + 0.001 s
-    reg = s.lookup("bit", "regdb-v2t")
+    reg = s.lookup("bit", "regdb-v2t", real_only=False)
     assert reg.complete and reg.values["rank1"] == pytest.approx(
         100 * sum(0.80 + 0.002 * k for k in range(1, 11)) / 10)
     assert len(reg.cells) == 10
@@ -27,18 +27,18 @@ def test_aggregation_rules(store_factory):
 
 def test_missing_trial_or_split_gives_no_value(store_factory):
     s = load_store(store_factory())
-    indoor = s.lookup("pmt", "sysu-indoor-single")
+    indoor = s.lookup("pmt", "sysu-indoor-single", real_only=False)
     assert not indoor.complete and indoor.missing == {0: (9,)}
     assert all(v is None for v in indoor.values.values()) and indoor.cmc is None
-    regdb = s.lookup("pmt", "regdb-t2v")
+    regdb = s.lookup("pmt", "regdb-t2v", real_only=False)
     assert regdb.missing == {0: (10,)} and regdb.values["mAP"] is None
 
 
 def test_incomplete_cell_is_ignored(store_factory):
     s = load_store(store_factory())
     assert [p.name for p in s.incomplete] == ["pmt__sysu__sysu-imb-ir20__split0__seed0"]
-    assert s.lookup("pmt", "sysu-all-single", "sysu-imb-ir20") is None
-    assert s.lookup("bit", "sysu-all-single", "sysu-imb-ir10").values["rank1"] == pytest.approx(66.45)
+    assert s.lookup("pmt", "sysu-all-single", "sysu-imb-ir20", real_only=False) is None
+    assert s.lookup("bit", "sysu-all-single", "sysu-imb-ir10", real_only=False).values["rank1"] == pytest.approx(66.45)
 
 
 def test_model_stats(store_factory):
@@ -78,7 +78,8 @@ def test_bad_spec_names_the_file(store_factory):
 
 def test_other_config_or_data_source_is_never_merged(store_factory, cell_writer):
     from vibench.report.reported import load_registry, load_report_config
-    from vibench.report.tables import leaderboard
+    from vibench.report.leaderboard import leaderboard
+    from vibench.report.pipeline import pipeline_table
 
     write_cell = cell_writer
     root = store_factory()
@@ -96,9 +97,14 @@ def test_other_config_or_data_source_is_never_merged(store_factory, cell_writer)
                      ("tiny c0ffee", "synthetic tiny s0", 70.45)]
     # a paper table compares with real data first, then the paper config
     assert s.lookup("bit", "sysu-all-single").data == "real 1234abcd"
-    board = leaderboard("sysu-all-single", load_registry(None), s, load_report_config(None))
-    rows = [[c.text for c in r] for r in board.rows if r[0].text == "bit" and r[1].text == "vibench"]
+    assert s.lookup("bit", "sysu-all-single", real_only=False).data == "real 1234abcd"
+    cfg = load_report_config(None)
+    board = leaderboard("sysu-all-single", load_registry(None), s, cfg)
+    rows = [[c.text for c in r] for r in board.rows if r[1].text == "BIT (vibench)"]
     config_col, data_col = board.header.index("Config"), board.header.index("Data")
-    assert sorted((r[config_col], r[data_col]) for r in rows) == [
-        ("paper beef00", "synthetic tiny s0"), ("tiny c0ffee", "real 1234abcd"),
-        ("tiny c0ffee", "synthetic tiny s0")]
+    # only the real-data result is ranked; the synthetic ones are on the pipeline-check page
+    assert [(r[config_col], r[data_col]) for r in rows] == [("tiny c0ffee", "real 1234abcd")]
+    pipe = pipeline_table(s, cfg)
+    got = sorted((r[9].text, r[10].text) for r in pipe.rows
+                 if r[0].text == "BIT" and r[1].title.endswith("sysu-all-single)"))
+    assert got == [("paper beef00", "synthetic tiny s0"), ("tiny c0ffee", "synthetic tiny s0")]

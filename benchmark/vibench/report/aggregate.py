@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from vibench.io import sha256_bytes
 from vibench.protocols import get_protocol
 from vibench.store import (StoredCell, check_store_root, incomplete_cells, iter_completed_cells,
                            mean_cmc, summarize_trials)
@@ -44,6 +45,20 @@ class Aggregate:
     commits: tuple[str, ...]
     hardware: tuple[str, ...]
     cells: tuple[Path, ...]
+    untrained: dict[str, float | None] = field(default_factory=dict)  # same rule, untrained model
+    sources: tuple[StoredCell, ...] = ()  # the cells the numbers come from (provenance)
+
+    @property
+    def real(self) -> bool:
+        """Every cell used was computed on a real dataset tree (the only numbers ranked)."""
+        return bool(self.data_kinds) and all(k == "real" for k in self.data_kinds)
+
+    @property
+    def anchor(self) -> str:
+        """A stable id of this result on the provenance page (``provenance.html#<anchor>``)."""
+        key = "|".join([self.method, str(self.variant), self.protocol, str(self.rerank),
+                        self.config, self.data])
+        return "p-" + sha256_bytes(key.encode("utf-8"))[:12]
 
     @property
     def complete(self) -> bool:
@@ -64,17 +79,29 @@ class StoreSummary:
     """Everything the report needs from a result store."""
 
     root: Path | None
-    cells: list[CellRecord] = field(default_factory=list)
+    cells: list[StoredCell] = field(default_factory=list)
     aggregates: list[Aggregate] = field(default_factory=list)
     incomplete: list[Path] = field(default_factory=list)
 
+    @property
+    def real(self) -> list[Aggregate]:
+        """Results on real data: the only vibench numbers ranked or compared with the papers."""
+        return [a for a in self.aggregates if a.real]
+
+    @property
+    def synthetic(self) -> list[Aggregate]:
+        """Results on synthetic (or unknown) data: shown on the pipeline-check page only."""
+        return [a for a in self.aggregates if not a.real]
+
     def lookup(self, method: str, protocol: str, variant: str | None = None,
-               rerank: bool = False) -> Aggregate | None:
+               rerank: bool = False, *, real_only: bool = True) -> Aggregate | None:
         """The aggregate a paper table compares with when several configs or data sources
         exist: complete before incomplete, real before synthetic data, the `paper` config
-        first, then by labels (deterministic). None when the store has no such result."""
+        first, then by labels (deterministic). With `real_only` (the default) results on
+        synthetic data are never returned. None when the store has no such result."""
         found = [a for a in self.aggregates
-                 if (a.method, a.protocol, a.variant, a.rerank) == (method, protocol, variant, rerank)]
+                 if (a.method, a.protocol, a.variant, a.rerank) == (method, protocol, variant, rerank)
+                 and (a.real or not real_only)]
         found.sort(key=lambda a: (not a.complete, a.synthetic, not a.config.startswith("paper "),
                                   a.config, a.data))
         return found[0] if found else None
@@ -106,8 +133,10 @@ def aggregate(cells: list[StoredCell]) -> list[Aggregate]:
         present = {s: tuple(sorted(tr)) for s, tr in seeds.items()}
         complete = all(set(expected) <= set(p) for p in present.values())
         values: dict[str, float | None] = {k: None for k in METRIC_KEYS}
+        untrained: dict[str, float | None] = {}
         cmc = None
         if complete:
+            untrained = _untrained_values(seeds, expected, proto)
             per_seed = [summarize_trials({str(t): trials[t][0] for t in expected})
                         for trials in seeds.values()]
             curves = [mean_cmc({str(t): trials[t][0] for t in expected}) for trials in seeds.values()]
@@ -122,8 +151,27 @@ def aggregate(cells: list[StoredCell]) -> list[Aggregate]:
             tuple(sorted(seeds)), tuple(sorted({r.data_kind for r in used})),
             tuple(sorted({(r.commit or "unknown")[:12] + ("+dirty" if r.dirty else "")
                           for r in used})),
-            tuple(sorted({r.hardware for r in used})), tuple(sorted({r.path for r in used}))))
+            tuple(sorted({r.hardware for r in used})), tuple(sorted({r.path for r in used})),
+            untrained, tuple({r.path: r for r in used}[p] for p in sorted({r.path for r in used}))))
     return out
+
+
+def _untrained_values(seeds: dict[int, dict[int, tuple[dict[str, Any], StoredCell]]],
+                      expected: tuple[int, ...], protocol: str) -> dict[str, float | None]:
+    """The untrained reference (metrics ``untrained.trials``, written with
+    ``--untrained-reference``) under the same rule as the trained values: the mean over the
+    expected trials/splits and seeds, or {} when any of them lacks the reference."""
+    per_seed = []
+    for trials in seeds.values():
+        ref: dict[str, Any] = {}
+        for t in expected:
+            cell = trials[t][1]
+            un = (cell.metrics[protocol].get("untrained") or {}).get("trials") or {}
+            if str(t) not in un:
+                return {}
+            ref[str(t)] = un[str(t)]
+        per_seed.append(summarize_trials(ref))
+    return {k: float(np.mean([p[k] for p in per_seed])) * 100.0 for k in METRIC_KEYS}
 
 
 def load_store(root: str | Path | None) -> StoreSummary:
@@ -162,7 +210,8 @@ def model_stats(summary: StoreSummary) -> list[dict[str, Any]]:
             "params_registered_m": _millions(params.get("registered")),
             "params_effective_m": _millions(params.get("effective")),
             "gflops": None if not isinstance(flops, (int, float)) else float(flops) / 1e9,
-            "latencies": [], "synthetic": False, "hardware": c.hardware})
+            "latencies": [], "synthetic": False, "hardware": c.hardware,
+            "precision": lat.get("precision")})
         if isinstance(lat.get("ms_per_query"), (int, float)):
             row["latencies"].append(float(lat["ms_per_query"]))
         row["synthetic"] = row["synthetic"] or c.data_kind != "real"

@@ -22,7 +22,6 @@ from vibench.data import load_dataset
 from vibench.errors import VibenchError
 from vibench.io import sha256_bytes, write_bytes_atomic
 from vibench.protocols import build_lists, get_protocol
-from vibench.report.aggregate import StoreSummary
 from vibench.store import StoredCell
 
 INDEX_KEYS = ("topk_index", "topk", "indices", "ranked", "ranking", "gallery_index", "order")
@@ -101,7 +100,7 @@ def _thumb(path: Path, colour: tuple[int, int, int]) -> Image.Image:
 
 
 def draw_grid(queries: list[RankedQuery], root: Path, out: Path, title: str) -> Path:
-    """Compose the grid PNG; raises VibenchError when an image file is missing."""
+    """Compose the grid as a small JPEG; raises VibenchError when an image file is missing."""
     tw, th = THUMB[0] + 2 * BORDER, THUMB[1] + 2 * BORDER
     k = max(len(q.gallery_paths) for q in queries)
     gap, head = 12, 18
@@ -118,25 +117,26 @@ def draw_grid(queries: list[RankedQuery], root: Path, out: Path, title: str) -> 
             x = j * tw + (gap if j else 0)
             img.paste(_thumb(p, colour), (x, y))
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    img.save(buf, format="JPEG", quality=80, optimize=True)
     write_bytes_atomic(out, buf.getvalue())
     return out
 
 
-def build_grids(store: StoreSummary, out_dir: Path, protocols: list[str], n_queries: int = 4,
-                top_k: int = 10) -> tuple[list[tuple[Path, str]], list[str]]:
-    """Grids for the first seed/trial of each (method, protocol) in `protocols`; returns
-    (figures, notes) — a note for every grid that had to be skipped and why."""
+def build_grids(cells: list[StoredCell], out_dir: Path, protocols: list[str], n_queries: int = 4,
+                top_k: int = 10, max_grids: int = 4) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Grids (JPEG) for the first seed/trial of each (method, protocol) in `protocols`, at most
+    `max_grids` of them; returns (figures, notes) — a note for every grid that had to be skipped
+    and why. The caller passes real-data cells or synthetic cells, never both together."""
     figures: list[tuple[Path, str]] = []
     notes: list[str] = []
     seen: set[tuple[str, str | None, str]] = set()
-    # real data and the paper config first: the grid shows the most meaningful cell
-    for cell in sorted(store.cells, key=lambda c: (c.method, str(c.variant), c.data_kind != "real",
+    # the paper config first: the grid shows the most meaningful cell
+    for cell in sorted(cells, key=lambda c: (c.method, str(c.variant), c.data_kind != "real",
                                                    c.config_name != "paper", c.config_label,
                                                    c.data_label, c.seed, c.split)):
         for proto in protocols:
             key = (cell.method, cell.variant, proto)
-            if proto not in cell.metrics or key in seen:
+            if proto not in cell.metrics or key in seen or len(figures) >= max_grids:
                 continue
             trials = sorted(int(t) for t in cell.metrics[proto]["trials"])
             if not trials:
@@ -154,7 +154,8 @@ def build_grids(store: StoreSummary, out_dir: Path, protocols: list[str], n_quer
                 root = Path(str((cell.spec.get("data") or {}).get("root") or ""))
                 if not qs:
                     raise VibenchError("no queries")
-                name = f"grid-{_slug(cell.method)}-{_slug(cell.variant or 'standard')}-{proto}.png"
+                name = (f"grid-{_slug(cell.method)}-{_slug(cell.variant or 'standard')}-{proto}-"
+                        f"{_slug(cell.config_label + ' ' + cell.data_label)}.jpg")
                 draw_grid(qs, root, out_dir / name, label)
                 syn = " (synthetic data)" if cell.data_kind != "real" else ""
                 figures.append((out_dir / name, f"Retrieval examples: {label}{syn}"))

@@ -27,7 +27,7 @@ def render_table(t: DisplayTable, *, level: int = 3) -> str:
     if not t.rows:
         lines += ["(no rows)", ""]
     else:
-        lines.append("| " + " | ".join(md_escape(h) for h in t.header) + " |")
+        lines.append("| " + " | ".join(md_escape(h) for h in t.flat_labels()) + " |")
         lines.append("|" + "|".join("---" for _ in t.header) + "|")
         for row in t.rows:
             lines.append("| " + " | ".join(md_escape(c.text) for c in row) + " |")

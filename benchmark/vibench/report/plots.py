@@ -1,6 +1,8 @@
 """Plots of the report (matplotlib, Agg backend): accuracy vs parameters, accuracy vs latency
-(one panel per device — latencies are never compared across devices), CMC curves, and accuracy
-under growing training-set imbalance (BIT Table 7)."""
+(one scatter per device, config and precision — latencies are never compared across them), CMC
+curves (one panel per method, legends outside the data), and accuracy under growing training-set
+imbalance (BIT Table 7). Callers pass results on real data only, except the pipeline-check page's
+trained-vs-untrained CMC figures."""
 from __future__ import annotations
 
 import io
@@ -28,12 +30,20 @@ def save_figure(fig: Any, path: Path) -> Path:
 
 
 def _scatter(ax: Any, pts: pd.DataFrame, x: str, y: str) -> None:
-    for src, g in pts.groupby("source", sort=True):
+    for i, (src, g) in enumerate(pts.groupby("source", sort=True)):
         marker = "o" if src.startswith("vibench") else "s"
-        ax.scatter(g[x], g[y], marker=marker, label=str(src))
+        ax.scatter(g[x], g[y], marker=marker, label=str(src), color=f"C{i % 10}")
         for _, r in g.iterrows():
             ax.annotate(str(r["method"]), (r[x], r[y]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
+
+
+def _legend_outside(ax: Any, fig: Any) -> None:
+    """The legend below the axes, never over the data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18),
+                  ncol=2, frameon=False)
 
 
 def accuracy_vs_params(points: list[dict[str, Any]], out_dir: Path) -> list[tuple[Path, str]]:
@@ -43,69 +53,94 @@ def accuracy_vs_params(points: list[dict[str, Any]], out_dir: Path) -> list[tupl
     df = df.dropna(subset=["params_m", "rank1"])
     out = []
     for proto, g in df.groupby("protocol", sort=True):
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = plt.subplots(figsize=(5, 4))
         _scatter(ax, g, "params_m", "rank1")
         ax.set_xlabel("parameters (M)")
-        ax.set_ylabel(f"rank-1 (%) on {proto}")
-        ax.set_title(f"Accuracy vs parameters — {proto}")
-        ax.legend(fontsize=7)
+        ax.set_ylabel("rank-1 (%)")
+        ax.set_title(f"Accuracy vs parameters — {proto}", fontsize=10)
+        _legend_outside(ax, fig)
         path = save_figure(fig, out_dir / f"acc-vs-params-{proto}.png")
         out.append((path, f"Rank-1 vs parameters on {proto}"))
     return out
 
 
 def accuracy_vs_latency(points: list[dict[str, Any]], out_dir: Path) -> list[tuple[Path, str]]:
-    """Rank-1 against ms/query, one panel per device. `points`: method, source, device,
-    protocol, ms_per_query, rank1."""
-    df = pd.DataFrame(points, columns=["method", "source", "device", "protocol", "ms_per_query",
-                                       "rank1"]).dropna(subset=["ms_per_query", "rank1"])
-    if df.empty:
-        return []
-    devices = sorted(df["device"].unique())
-    fig, axes = plt.subplots(1, len(devices), figsize=(5 * len(devices), 4), squeeze=False)
-    for ax, dev in zip(axes[0], devices):
-        g = df[df["device"] == dev]
+    """One scatter per (device, config, precision): rank-1 against ms/query — latencies are
+    never compared across devices, configs or precisions. `points`: method, source, device,
+    config, precision, protocol, ms_per_query, rank1."""
+    cols = ["method", "source", "device", "config", "precision", "protocol", "ms_per_query",
+            "rank1"]
+    df = pd.DataFrame(points, columns=cols).dropna(subset=["ms_per_query", "rank1"])
+    out = []
+    for (dev, conf, prec), g in df.groupby(["device", "config", "precision"], sort=True):
+        fig, ax = plt.subplots(figsize=(5, 4))
         _scatter(ax, g, "ms_per_query", "rank1")
         ax.set_xlabel("latency (ms / query)")
         ax.set_ylabel("rank-1 (%)")
-        ax.set_title(f"{dev} ({', '.join(sorted(g['protocol'].unique()))})", fontsize=9)
-        ax.legend(fontsize=7)
-    fig.suptitle("Accuracy vs latency (compared within one device only)")
-    path = save_figure(fig, out_dir / "acc-vs-latency.png")
-    return [(path, "Rank-1 vs latency, one panel per device")]
+        ax.set_title(f"{dev}\nconfig {conf}, {prec}", fontsize=9)
+        _legend_outside(ax, fig)
+        name = f"acc-vs-latency-{_slug(f'{dev}-{conf}-{prec}')}.png"
+        path = save_figure(fig, out_dir / name)
+        out.append((path, f"Rank-1 vs latency on {dev} (config {conf}, {prec}; "
+                          f"{', '.join(sorted(g['protocol'].unique()))})"))
+    return out
 
 
-def cmc_curves(store: StoreSummary, reported: pd.DataFrame, method_map: dict[str, str],
-               out_dir: Path) -> list[tuple[Path, str]]:
-    """One figure per protocol with vibench CMC curves (complete results only), and the
-    papers' reported R1/R5/R10/R20 of the same methods as markers."""
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in text).strip("-")[:60]
+
+
+def cmc_facets(aggregates: list[Any], reported: pd.DataFrame, method_map: dict[str, str],
+               out_dir: Path, *, prefix: str = "cmc", untrained: bool = False,
+               max_cols: int = 3) -> list[tuple[Path, str]]:
+    """One figure per protocol, one panel per method (so every series is distinguishable):
+    the vibench CMC curve of each (config, data) and, where the paper reports R1/R5/R10/R20
+    and `untrained` is off, those as crosses; with `untrained`, the untrained reference's
+    rank-1/5/10/20 as a dashed line. Legends sit below each panel."""
     inv = {v: k for k, v in method_map.items()}
     out = []
-    protos = sorted({a.protocol for a in store.aggregates if a.cmc})
-    for proto in protos:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for a in store.aggregates:
-            if a.protocol != proto or not a.cmc or a.rerank:
-                continue
-            label = a.method + (f" [{a.variant}]" if a.variant else "") + f" ({a.config}; {a.data})"
-            line, = ax.plot(range(1, len(a.cmc) + 1), a.cmc, label=label)
-            paper = inv.get(a.method)
-            rep = reported[(reported["method"] == paper) & (reported["protocol"] == proto)
-                           & (reported["role"] == "ours") & reported["variant"].isna()
-                           & ~reported["rerank"].astype(bool)
-                           & reported["metric"].isin(["rank1", "rank5", "rank10", "rank20"])
-                           & reported["value"].notna()] if paper else reported.iloc[0:0]
-            if len(rep):
-                best = rep.drop_duplicates("metric")
-                ks = [int(m[4:]) for m in best["metric"]]
-                ax.scatter(ks, best["value"], marker="x", color=line.get_color(),
-                           label=f"{paper} reported ({best['table'].iloc[0]})")
-        ax.set_xlabel("rank")
-        ax.set_ylabel("matching rate (%)")
-        ax.set_title(f"CMC — {proto}")
-        ax.legend(fontsize=7)
-        path = save_figure(fig, out_dir / f"cmc-{proto}.png")
-        out.append((path, f"CMC curves on {proto}"))
+    for proto in sorted({a.protocol for a in aggregates if a.cmc and not a.rerank}):
+        per_method: dict[str, list[Any]] = {}
+        for a in aggregates:
+            if a.protocol == proto and a.cmc and not a.rerank:
+                per_method.setdefault(a.method + (f" [{a.variant}]" if a.variant else ""),
+                                      []).append(a)
+        n = len(per_method)
+        ncols = min(max_cols, n)
+        nrows = (n + ncols - 1) // ncols
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.6 * nrows), squeeze=False,
+                                 sharey=True)
+        for ax, (label, aggs) in zip(axes.flat, sorted(per_method.items())):
+            for i, a in enumerate(aggs):
+                line, = ax.plot(range(1, len(a.cmc) + 1), a.cmc, color=f"C{i % 10}",
+                                label=f"{a.config}; {a.data}")
+                if untrained and a.untrained:
+                    ks = [1, 5, 10, 20]
+                    ax.plot(ks, [a.untrained[f"rank{k}"] for k in ks], "--", marker=".",
+                            color=line.get_color(), label="untrained")
+            paper = inv.get(aggs[0].method)
+            if paper and not untrained:
+                rep = reported[(reported["method"] == paper) & (reported["protocol"] == proto)
+                               & (reported["role"] == "ours") & reported["variant"].isna()
+                               & ~reported["rerank"].astype(bool)
+                               & reported["metric"].isin(["rank1", "rank5", "rank10", "rank20"])
+                               & reported["value"].notna()].drop_duplicates("metric")
+                if len(rep):
+                    ax.scatter([int(m[4:]) for m in rep["metric"]], rep["value"], marker="x",
+                               color="k", label=f"paper ({rep['table'].iloc[0]})")
+            ax.set_title(label, fontsize=10)
+            ax.set_xlabel("rank")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
+        for ax in list(axes.flat)[n:]:
+            ax.set_visible(False)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("matching rate (%)")
+        fig.suptitle(f"CMC — {proto}", fontsize=11)
+        fig.tight_layout()
+        path = save_figure(fig, out_dir / f"{prefix}-{proto}.png")
+        what = "trained (solid) vs untrained (dashed)" if untrained else "vibench vs the paper"
+        out.append((path, f"CMC curves on {proto}, one panel per method: {what}"))
     return out
 
 
@@ -149,7 +184,7 @@ def imbalance_plot(reported: pd.DataFrame, store: StoreSummary, cfg: ReportConfi
                 drew = True
         ax.set_xlabel(f"% of {modality} training images removed")
         ax.set_title(f"{modality} reduction ({proto})")
-        ax.legend(fontsize=6)
+        _legend_outside(ax, fig)
     axes[0].set_ylabel("rank-1 (%)")
     if not drew:
         plt.close(fig)

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from vibench.errors import VibenchError
+from vibench.errors import VibenchError, unknown_name
 from vibench.paths import REPORTED_DIR
 
 CONFIG_NAME = "report.yaml"
@@ -221,6 +221,22 @@ class ReportConfig:
     imbalance_protocols: list[str]
     reported_latency: list[dict[str, Any]] = field(default_factory=list)
     retrieval: dict[str, Any] = field(default_factory=dict)
+    protocol_names: dict[str, dict[str, str]] = field(default_factory=dict)
+    pages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def short_name(self, protocol: str) -> str:
+        """The protocol's column-header name ('All-search'); the id when none is configured."""
+        return str((self.protocol_names.get(protocol) or {}).get("short", protocol))
+
+    def long_name(self, protocol: str) -> str:
+        """The protocol's descriptive name; the id when none is configured."""
+        return str((self.protocol_names.get(protocol) or {}).get("long", protocol))
+
+    def site_pages(self) -> dict[str, dict[str, Any]]:
+        """Page id -> {title, groups}: the configured pages, else one page per group."""
+        if self.pages:
+            return self.pages
+        return {g: {"title": g, "groups": [g]} for g in self.groups}
 
     def tol(self, metric: str) -> float:
         """Tolerance in percentage points for `metric`."""
@@ -242,7 +258,24 @@ def load_report_config(path: str | Path | None = None) -> ReportConfig:
                         {str(k): str(v) for k, v in (doc.get("vibench_methods") or {}).items()},
                         groups, list(imb.get("variants") or []),
                         [str(x) for x in imb.get("evaluate_on") or []],
-                        list(doc.get("reported_latency") or []), dict(doc.get("retrieval") or {}))
+                        list(doc.get("reported_latency") or []), dict(doc.get("retrieval") or {}),
+                        {str(k): dict(v) for k, v in (doc.get("protocol_names") or {}).items()},
+                        _pages(doc.get("pages"), groups, p))
+
+
+def _pages(doc: Any, groups: dict[str, list[str]], path: Path) -> dict[str, dict[str, Any]]:
+    """Validate the ``pages`` section: every page names known groups."""
+    out: dict[str, dict[str, Any]] = {}
+    for pid, page in (doc or {}).items():
+        if not isinstance(page, dict) or not isinstance(page.get("groups"), list):
+            raise VibenchError(f"{path}: pages.{pid} should be a mapping with 'title' and a "
+                               "'groups' list")
+        for g in page["groups"]:
+            if g not in groups:
+                raise unknown_name(f"group (in {path}, pages.{pid})", str(g), list(groups))
+        out[str(pid)] = {"title": str(page.get("title", pid)),
+                         "groups": [str(g) for g in page["groups"]]}
+    return out
 
 
 def find_conflicts(records: pd.DataFrame) -> pd.DataFrame:

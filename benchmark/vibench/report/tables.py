@@ -1,9 +1,11 @@
-"""The report's tables, built with pandas from the registry records and the store aggregates,
-then turned into renderer-neutral ``DisplayTable`` objects (Markdown and HTML render the same
-objects; CSV/JSON exports come from ``DisplayTable.to_frame``).
+"""Renderer-neutral tables of the report (``DisplayTable``: Markdown and HTML render the same
+objects; CSV/JSON exports come from ``DisplayTable.to_frame``), and the tables that are not
+leaderboards: the papers' tables with reproduced columns, conflicts, claims, provenance.
 
-Display conventions: reported cells show the paper's text exactly; vibench cells show two
-decimals, "—" when any trial/split is missing, and " (syn)" when computed on synthetic data.
+Display conventions: the papers' own tables show the papers' text exactly; every other table
+shows one decimal (the exact text in the tooltip, the full value in the exports and the sort key),
+"—" when a value is missing or any trial/split is missing. Numbers computed on synthetic data
+are never put in these tables (see :mod:`vibench.report.pipeline`).
 """
 from __future__ import annotations
 
@@ -13,38 +15,38 @@ from typing import Any
 
 import pandas as pd
 
-from vibench.report.reported import (PaperTable, Registry, ReportConfig, find_conflicts,
-                                     parse_cell)
-from vibench.report.aggregate import Aggregate, StoreSummary, model_stats
+from vibench.report.reported import PaperTable, Registry, ReportConfig, find_conflicts, parse_cell
+from vibench.report.aggregate import Aggregate, StoreSummary
 
 DASH = "—"
+DIGITS = 1  # every number outside the papers' own tables
 METRIC_ORDER = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
 METRIC_SHORT = {"rank1": "R1", "rank5": "R5", "rank10": "R10", "rank20": "R20", "mAP": "mAP",
                 "mINP": "mINP"}
-GROUP_TITLES = {
-    "sysu-all-single": "SYSU-MM01 all-search, single-shot",
-    "sysu-all-multi": "SYSU-MM01 all-search, multi-shot",
-    "sysu-indoor-single": "SYSU-MM01 indoor-search, single-shot",
-    "sysu-indoor-multi": "SYSU-MM01 indoor-search, multi-shot",
-    "regdb": "RegDB (mean over the 10 splits)", "llcm": "LLCM",
-    "mixed": "Mixed-modal (MixER settings)", "unimodal": "Uni-modal (I→I, V→V)",
-    "imbalance": "Training-set imbalance (BIT Table 7)",
-}
+PROVENANCE_PAGE = "provenance.html"
+PIPELINE_PAGE = "pipeline-check.html"
 
 
 @dataclass
 class Cell:
-    """One displayed cell: text, the number it sorts by, a CSS class and a tooltip."""
+    """One displayed cell: text, the number it sorts by, a CSS class, a tooltip, and optional
+    links (text, relative href) shown instead of the text."""
 
     text: str
     value: float | None = None
     cls: str = ""
     title: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
 class DisplayTable:
-    """A table as rendered: header, rows of cells, caption and notes."""
+    """A table as rendered.
+
+    `header` are the export (CSV/JSON) column names; `display` the leaf header labels shown on
+    the pages (default: `header`); `groups` the grouped header row as (label, span, tooltip)
+    covering every column in order (label "" = no group: the leaf header spans both rows);
+    `frozen` the number of leading columns kept visible while scrolling sideways."""
 
     id: str
     title: str
@@ -52,6 +54,25 @@ class DisplayTable:
     rows: list[list[Cell]]
     caption: str = ""
     notes: list[str] = field(default_factory=list)
+    display: list[str] = field(default_factory=list)
+    header_titles: list[str] = field(default_factory=list)
+    groups: list[tuple[str, int, str]] = field(default_factory=list)
+    frozen: int = 1
+    row_ids: list[str] = field(default_factory=list)
+
+    def labels(self) -> list[str]:
+        """Leaf header labels as shown."""
+        return self.display or self.header
+
+    def flat_labels(self) -> list[str]:
+        """'<group> <leaf>' per column (Markdown, which has one header row)."""
+        out, j = [], 0
+        labels = self.labels()
+        for g, span, _ in self.groups or [("", len(labels), "")]:
+            for k in range(span):
+                out.append(f"{g} {labels[j + k]}".strip())
+            j += span
+        return out
 
     def to_frame(self, numeric: bool = True) -> pd.DataFrame:
         """The table for exports: with `numeric`, columns whose cells are all numbers (or
@@ -65,14 +86,14 @@ class DisplayTable:
         return pd.DataFrame(data, columns=self.header)
 
 
-def fmt(value: float | None, digits: int = 2) -> str:
-    """A percentage with `digits` decimals, or the dash for a missing value."""
+def fmt(value: float | None, digits: int = DIGITS) -> str:
+    """A number with `digits` decimals, or the dash for a missing value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return DASH
     return f"{value:.{digits}f}"
 
 
-def flags_text(rerank: Any, reproduced: bool, copied: bool) -> str:
+def flags_text(rerank: Any, reproduced: bool = False, copied: bool = False) -> str:
     """Short flags: RR (re-ranking, with its kind), † (reproduced by the paper), copied."""
     out = []
     if rerank:
@@ -85,24 +106,32 @@ def flags_text(rerank: Any, reproduced: bool, copied: bool) -> str:
 
 
 def provenance_text(a: Aggregate) -> str:
-    """One-line provenance of a reproduced number (tooltip and Markdown note)."""
+    """One-line provenance of a reproduced number (tooltip)."""
     trials = ",".join(str(t) for t in a.expected)
-    return (f"config: {a.config}; data: {a.data}; commit: {', '.join(a.commits)}; hardware: {', '.join(a.hardware)}; "
-            f"seeds: {', '.join(str(s) for s in a.seeds)}; "
+    return (f"config: {a.config}; data: {a.data}; commit: {', '.join(a.commits)}; "
+            f"hardware: {', '.join(a.hardware)}; seeds: {', '.join(str(s) for s in a.seeds)}; "
             f"{'splits' if a.dataset == 'regdb' else 'trials'}: {trials}")
 
 
-def vibench_cell(a: Aggregate | None, metric: str) -> Cell:
-    """The displayed reproduced value (dash when absent or incomplete)."""
+def provenance_href(a: Aggregate) -> str:
+    """The link from a reproduced number to its provenance row: on the provenance page for
+    real data, on the pipeline-check page for synthetic data (which never leaves that page)."""
+    return f"{PROVENANCE_PAGE if a.real else PIPELINE_PAGE}#{a.anchor}"
+
+
+def value_cell(a: Aggregate | None, metric: str, *, untrained: bool = False,
+               digits: int = DIGITS) -> Cell:
+    """A reproduced value linked to its provenance (dash when absent or incomplete)."""
     if a is None:
         return Cell(DASH, None, "vb missing", "no result in the store")
-    v = a.values.get(metric)
+    v = (a.untrained if untrained else a.values).get(metric)
     if v is None:
         miss = "; ".join(f"seed {s}: {', '.join(map(str, t))}" for s, t in a.missing.items())
-        return Cell(DASH, None, "vb missing", f"incomplete (missing {miss or 'values'}); "
-                                               + provenance_text(a))
-    text = fmt(v) + (" (syn)" if a.synthetic else "")
-    return Cell(text, v, "vb syn" if a.synthetic else "vb", provenance_text(a))
+        why = (f"incomplete (missing {miss})" if miss else
+               "no untrained reference" if untrained else "no value")
+        return Cell(DASH, None, "vb missing", f"{why}; {provenance_text(a)}")
+    return Cell(fmt(v, digits), v, "vb", provenance_text(a),
+                [(fmt(v, digits), provenance_href(a))])
 
 
 def delta_cell(vb: float | None, paper: float | None, tol: float, warn_factor: float) -> Cell:
@@ -116,106 +145,18 @@ def delta_cell(vb: float | None, paper: float | None, tol: float, warn_factor: f
 
 
 # --------------------------------------------------------------------------------------------
-# Leaderboards
-# --------------------------------------------------------------------------------------------
-
-def _lb_columns(records: pd.DataFrame, aggs: list[Aggregate], protocols: list[str]
-                ) -> list[tuple[str, str]]:
-    present = set(zip(records["protocol"], records["metric"]))
-    for a in aggs:
-        present |= {(a.protocol, m) for m in METRIC_ORDER if a.values.get(m) is not None}
-        if not a.complete:
-            present |= {(a.protocol, "rank1"), (a.protocol, "mAP")}
-    return [(p, m) for p in protocols for m in METRIC_ORDER if (p, m) in present]
-
-
-def leaderboard(group: str, reg: Registry, store: StoreSummary, cfg: ReportConfig
-                ) -> DisplayTable:
-    """Reported rows (one per method x table x flags) and vibench rows for one protocol group."""
-    records = reg.records()
-    imbalance = group == "imbalance"
-    protocols = cfg.imbalance_protocols if imbalance else cfg.groups[group]
-    variants = set(cfg.groups.get("imbalance", []))
-    rec = records[records["role"].isin(("ours", "copied", "reproduced"))
-                  & records["protocol"].isin(protocols) & records["value"].notna()]
-    if imbalance:
-        with_variant = set(rec.loc[rec["variant"].isin(variants), "table"])
-        rec = rec[rec["table"].isin(with_variant)]
-        aggs = [a for a in store.aggregates if a.protocol in protocols
-                and (a.variant in variants or a.variant is None)]
-    else:
-        rec = rec[rec["variant"].isna()]
-        aggs = [a for a in store.aggregates if a.protocol in protocols and a.variant is None]
-    columns = _lb_columns(rec, aggs, protocols)
-    multi = len({p for p, _ in columns}) > 1
-    header = ["Method", "Source", "Flags", "Config", "Data"] + (["Variant"] if imbalance else [])
-    header += [(f"{p} " if multi else "") + METRIC_SHORT[m] for p, m in columns]
-    rows: list[list[Cell]] = []
-    rec = rec.assign(variant_key=rec["variant"].fillna("original"),
-                     rerank_key=rec["rerank"].astype(str))
-    keys = ["method", "table", "rerank_key", "variant_key"]
-    text = rec.pivot_table(index=keys, columns=["protocol", "metric"], values="text",
-                           aggfunc="first")
-    vals = rec.pivot_table(index=keys, columns=["protocol", "metric"], values="value",
-                           aggfunc="first")
-    meta = rec.groupby(keys)[["rerank", "reproduced", "copied"]].first().to_dict("index")
-    text_d = text.to_dict("index")
-    merged: dict[tuple[str, ...], list[Cell]] = {}
-    vals_d = vals.to_dict("index")
-    for idx in text.index:
-        method, table, _, variant = idx
-        m = meta[idx]
-        row = [Cell(method), Cell(table, None, "src"),
-               Cell(flags_text(m["rerank"], bool(m["reproduced"]), bool(m["copied"]))),
-               Cell("paper"), Cell("paper")]
-        if imbalance:
-            row.append(Cell(variant))
-        for p, metric in columns:
-            t = text_d[idx].get((p, metric))
-            v = vals_d[idx].get((p, metric))
-            if t is None or (isinstance(t, float) and math.isnan(t)):
-                row.append(Cell(DASH))
-            else:
-                row.append(Cell(str(t), None if v is None or math.isnan(v) else float(v), "num"))
-        same = merged.get(tuple(c.text for j, c in enumerate(row) if j != 1))
-        if same is not None:  # identical numbers in several tables: one row, sources joined
-            same[1].text += f", {table}"
-            continue
-        merged[tuple(c.text for j, c in enumerate(row) if j != 1)] = row
-        rows.append(row)
-    # one row per (method, variant, rerank, config, data): numbers made under another config or
-    # on other data are never merged into one row
-    by_key: dict[tuple[str, str | None, bool, str, str], dict[str, Aggregate]] = {}
-    for a in aggs:
-        by_key.setdefault((a.method, a.variant, a.rerank, a.config, a.data), {})[a.protocol] = a
-    for (method, variant, rerank, config, data), per_proto in sorted(by_key.items(),
-                                                                     key=lambda kv: str(kv[0])):
-        syn = any(a.synthetic for a in per_proto.values())
-        row = [Cell(method, None, "vbm"), Cell("vibench", None, "src"),
-               Cell("RR" if rerank else ""), Cell(config), Cell(data, None, "syn" if syn else "")]
-        if imbalance:
-            row.append(Cell(variant or "original"))
-        for p, metric in columns:
-            row.append(vibench_cell(per_proto.get(p), metric))
-        rows.append(row)
-    first = len(header) - len(columns)
-    rows.sort(key=lambda r: (-(r[first].value if r[first].value is not None else -1e9)
-                             if columns else 0, r[0].text, r[1].text))
-    return DisplayTable(f"lb-{group}", GROUP_TITLES.get(group, group), header, rows,
-                        caption="Sortable: click a column header. Source = paper table id or "
-                                "vibench. Flags: RR = re-ranking, † = reproduced by that paper's "
-                                "authors, copied = copied from the cited paper.")
-
-
-# --------------------------------------------------------------------------------------------
-# Paper tables with reproduced columns
+# Paper tables with reproduced columns (real data only)
 # --------------------------------------------------------------------------------------------
 
 def paper_table(t: PaperTable, store: StoreSummary, cfg: ReportConfig) -> DisplayTable:
-    """Table `t` re-rendered: the paper's cells, plus vibench and Δ per protocol column where
-    the table has rows that name a vibench method."""
+    """Table `t` re-rendered: the paper's cells exactly, plus vibench and Δ per protocol column
+    where a row names a vibench method that has a result on real data (results on synthetic
+    data are never compared with the papers)."""
     mapped = [cfg.vibench_methods.get(r.method) for r in t.rows]
-    repro = any(m is not None for m in mapped) and any(c.protocol for c in t.columns)
+    found = {(m, c.protocol, r.variant, bool(r.rerank)): store.lookup(m, c.protocol, r.variant,
+                                                                      bool(r.rerank))
+             for r, m in zip(t.rows, mapped) if m for c in t.columns if c.protocol}
+    repro = any(a is not None for a in found.values())
     header = list(t.label_columns)
     for c in t.columns:
         header.append(c.label)
@@ -232,105 +173,73 @@ def paper_table(t: PaperTable, store: StoreSummary, cfg: ReportConfig) -> Displa
                 if vb_method is None:
                     row += [Cell(""), Cell("")]
                     continue
-                a = store.lookup(vb_method, c.protocol, r.variant, bool(r.rerank))
-                vc = vibench_cell(a, c.metric)
+                vc = value_cell(found[(vb_method, c.protocol, r.variant, bool(r.rerank))],
+                                c.metric, digits=2)
                 row += [vc, delta_cell(vc.value, pv, cfg.tol(c.metric), cfg.warn_factor)]
         rows.append(row)
     notes = [n for n in (t.protocol_text and f"Protocol: {t.protocol_text}",
                          t.notes and f"Notes: {t.notes}") if n]
     if not repro:
-        notes.append("No row of this table maps to a vibench method with a vibench protocol; "
-                     "only the reported numbers are shown.")
-    row_notes = [f"{' | '.join(r.labels)}: {r.note}" for r in t.rows if r.note]
-    notes += row_notes
+        notes.append("No row of this table has a vibench result on real data yet; only the "
+                     "reported numbers are shown.")
+    notes += [f"{' | '.join(r.labels)}: {r.note}" for r in t.rows if r.note]
     return DisplayTable(f"table-{t.id}", f"{t.id} — {t.caption}", header, rows,
-                        caption=f"{t.paper}, {t.kind}; dataset: {t.dataset or 'n/a'}", notes=notes)
+                        caption=f"{t.paper}, {t.kind}; dataset: {t.dataset or 'n/a'}",
+                        notes=notes, frozen=1)
 
 
 # --------------------------------------------------------------------------------------------
-# Models, conflicts, provenance
+# Conflicts, claims, provenance
 # --------------------------------------------------------------------------------------------
 
-def models_table(reg: Registry, store: StoreSummary, cfg: ReportConfig) -> DisplayTable:
-    """Parameters, FLOPs and latency per method and device; latency relative to the fastest
-    method on the same device only."""
-    rows_df = pd.DataFrame(model_stats(store))
-    entries: list[dict[str, Any]] = []
-    if not rows_df.empty:
-        for r in rows_df.to_dict("records"):
-            entries.append({**r, "source": f"vibench (config {r['config']}; data {r['data']})"})
-    recs = reg.records()
-    params = recs[(recs["metric"] == "params") & recs["value"].notna()]
-    for r in params.to_dict("records"):
-        entries.append({"method": r["method"], "device": "n/a", "source": r["table"],
-                        "params_registered_m": r["value"], "params_effective_m": None,
-                        "gflops": None, "ms_per_query": None, "params_text": r["text"]})
-    for r in cfg.reported_latency:
-        entries.append({"method": str(r["method"]), "device": str(r["device"]),
-                        "source": str(r.get("source", "paper text")), "params_registered_m": None,
-                        "params_effective_m": None, "gflops": None,
-                        "ms_per_query": float(r["ms_per_query"])})
-    df = pd.DataFrame(entries, columns=["method", "device", "source", "params_registered_m",
-                                        "params_effective_m", "gflops", "ms_per_query"])
-    fastest = df.groupby("device")["ms_per_query"].min()
-    header = ["Method", "Source", "Device", "Params registered (M)", "Params effective (M)",
-              "GFLOPs", "Latency (ms/query)", "× fastest on device"]
-    rows = []
-    for e in entries:
-        ms = e["ms_per_query"]
-        best = fastest.get(e["device"])
-        rel = Cell(fmt(ms / best) + "×", ms / best, "num") if ms and best and not math.isnan(
-            best) else Cell(DASH)
-        preg = e.get("params_text") or fmt(e["params_registered_m"])
-        rows.append([Cell(e["method"], None, "vbm" if e["source"].startswith("vibench") else ""),
-                     Cell(e["source"]), Cell(e["device"]),
-                     Cell(preg, e["params_registered_m"], "num"),
-                     Cell(fmt(e["params_effective_m"]), e["params_effective_m"], "num"),
-                     Cell(fmt(e["gflops"]), e["gflops"], "num"),
-                     Cell(fmt(ms), ms, "num"), rel])
-    rows.sort(key=lambda r: (r[2].text, r[0].text, r[1].text))
-    return DisplayTable("models", "Parameters, FLOPs and latency", header, rows,
-                        caption="Latencies are compared only within one device (last column).",
-                        notes=["Reported parameter counts are the papers' (TMPA counts registered "
-                               "parameters, see docs/methods.md#parameter-count-convention); vibench reports both."])
-
-
-def conflicts_table(reg: Registry) -> DisplayTable:
+def conflicts_table(reg: Registry, cfg: ReportConfig) -> DisplayTable:
     """Every group of reported numbers that disagree (same method/protocol/metric/flags)."""
     df = find_conflicts(reg.records())
     header = ["Method", "Protocol", "Variant", "Metric", "RR", "Table", "Row", "Column",
               "Reported", "Flags"]
     rows = []
     for r in df.to_dict("records"):
-        rows.append([Cell(r["method"]), Cell(r["protocol"]), Cell(r["variant"] or ""),
-                     Cell(r["metric"]), Cell(str(r["rerank"]) if r["rerank"] else ""),
-                     Cell(r["table"]), Cell(r["row_label"]), Cell(r["column"]),
+        rows.append([Cell(r["method"]),
+                     Cell(cfg.short_name(r["protocol"]), None, "", r["protocol"]),
+                     Cell(r["variant"] or ""), Cell(METRIC_SHORT.get(r["metric"], r["metric"])),
+                     Cell(str(r["rerank"]) if r["rerank"] else ""),
+                     Cell(r["table"], None, "", "", [(r["table"], f"paper-tables.html#table-"
+                                                                  f"{r['table']}")]),
+                     Cell(r["row_label"]), Cell(r["column"]),
                      Cell(r["text"], r["value"], "num"),
                      Cell(flags_text(False, r["reproduced"], r["copied"]))])
     n = df.groupby(["method", "protocol", "variant", "metric", "rerank"], dropna=False).ngroups \
         if len(df) else 0
     return DisplayTable("conflicts", "Conflicting reported numbers", header, rows,
                         caption=f"{n} (method, protocol, metric) groups where the papers' numbers "
-                                "differ; re-ranked numbers are compared only with re-ranked ones.")
+                                "differ; re-ranked numbers are compared only with re-ranked ones. "
+                                "The leaderboards mark these cells with ⚠.")
 
 
-def provenance_table(store: StoreSummary) -> DisplayTable:
-    """One row per reproduced (method, variant, protocol, config, data): commit, hardware, seeds,
-    trials."""
-    header = ["Method", "Variant", "Protocol", "Config", "Data", "Commit", "Hardware", "Seeds",
-              "Trials/splits expected", "Missing", "Cells"]
-    rows = []
-    for a in store.aggregates:
+def provenance_table(aggs: list[Aggregate], table_id: str = "provenance") -> DisplayTable:
+    """One row per reproduced result (real or synthetic data): config name and full hash, data
+    source, commits, package versions, hardware, seeds, trials and cells."""
+    header = ["Id", "Method", "Variant", "Protocol", "Config", "Config hash", "Data source",
+              "Commit", "Packages", "Hardware", "Seeds", "Trials/splits expected", "Missing",
+              "Cells"]
+    rows, ids = [], []
+    for a in aggs:
         miss = "; ".join(f"seed {s}: {', '.join(map(str, t))}" for s, t in a.missing.items())
-        rows.append([Cell(a.method, None, "vbm"), Cell(a.variant or ""), Cell(a.protocol),
-                     Cell(a.config), Cell(a.data, None, "syn" if a.synthetic else ""),
-                     Cell(", ".join(a.commits)), Cell(", ".join(a.hardware)),
-                     Cell(", ".join(map(str, a.seeds))),
+        hashes = sorted({c.config_hash for c in a.sources})
+        sources = sorted({c.data_source for c in a.sources})
+        pkgs = sorted({f"{k} {v}" for c in a.sources
+                       for k, v in ((c.spec.get("provenance") or {}).get("packages") or {}).items()
+                       if v})
+        rows.append([Cell(a.anchor), Cell(a.method, None, "vbm"), Cell(a.variant or ""),
+                     Cell(a.protocol), Cell(a.config.split(" ")[0]), Cell(", ".join(hashes)),
+                     Cell(", ".join(sources)), Cell(", ".join(a.commits)), Cell("; ".join(pkgs)),
+                     Cell(", ".join(a.hardware)), Cell(", ".join(map(str, a.seeds))),
                      Cell(",".join(map(str, a.expected))), Cell(miss or ""),
                      Cell(str(len(a.cells)), float(len(a.cells)), "num")])
-    notes = [f"Incomplete cell (no DONE, not used): {p.name}" for p in store.incomplete]
-    return DisplayTable("provenance", "Provenance of reproduced numbers", header, rows,
-                        caption="Every vibench number above comes from these cells.", notes=notes)
+        ids.append(a.anchor)
+    return DisplayTable(table_id, "Provenance of reproduced numbers", header, rows,
+                        caption="Every reproduced number links to its row here (the row is "
+                                "highlighted).", row_ids=ids, frozen=1)
 
 
 def claims_table(reg: Registry) -> DisplayTable:
