@@ -154,6 +154,7 @@ def build_report(results: str | Path | None, out_dir: str | Path,
         out.files += [f.path for f in figures + grid_figs]
     if not store.aggregates:
         out.notes.append("no results in the store yet: only reported numbers are shown")
+    out.notes += store.store_notes + store.unverified_notes  # damaged (left out), stray, unverified
 
     synthetic = any(a.synthetic for a in store.aggregates)
     nav = [("index.html", "Leaderboards"), ("paper-tables.html", "Paper tables")]

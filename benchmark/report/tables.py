@@ -329,6 +329,7 @@ def provenance_table(store: StoreSummary) -> DisplayTable:
                      Cell(",".join(map(str, a.expected))), Cell(miss or ""),
                      Cell(str(len(a.cells)), float(len(a.cells)), "num")])
     notes = [f"Incomplete cell (no DONE, not used): {p.name}" for p in store.incomplete]
+    notes += store.store_notes
     return DisplayTable("provenance", "Provenance of reproduced numbers", header, rows,
                         caption="Every vibench number above comes from these cells.", notes=notes)
 
