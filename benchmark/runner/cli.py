@@ -59,7 +59,7 @@ def run_cmd(**opts: Any) -> None:
 
     code = run_matrix(RunOptions.from_cli(opts))
     if code:
-        sys.exit(code)
+        click.get_current_context().exit(code)
 
 
 @click.command("suites")

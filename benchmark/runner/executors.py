@@ -43,15 +43,18 @@ def _two_passes(plans: Sequence[CellPlan], run: Callable[[list[CellPlan], bool],
                 on_done: Callable[[Outcome], None]) -> list[Outcome]:
     """Run every cell without waiting for locks, then come back to the cells another process
     was computing and wait for them (they are usually skipped then, finished by the other)."""
-    outcomes, busy = [], []
+    outcomes, busy, first = [], [], {}
     by_id = {p.cell.cell_id: p for p in plans}
     for outcome in run(list(plans), False):
         if outcome["status"] == "busy":
             busy.append(by_id[outcome["cell"]["cell_id"]])
+            first[outcome["cell"]["cell_id"]] = outcome["notes"]
             continue
         outcomes.append(outcome)
         on_done(outcome)
     for outcome in run(busy, True) if busy else ():
+        outcome["notes"] = [f"{n}; came back to it at the end" for n in first[outcome["cell"]["cell_id"]]] + list(
+            outcome.get("notes") or [])
         outcomes.append(outcome)
         on_done(outcome)
     return outcomes

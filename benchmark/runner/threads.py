@@ -6,8 +6,8 @@ many more spinning threads than cores and slow each other down by an order of ma
 vibench process therefore sizes its pools to the CPUs it is *allowed*: the smallest of the
 affinity mask (``os.sched_getaffinity``), the cgroup CPU quota (``/sys/fs/cgroup/cpu.max``, or
 cgroup v1's ``cpu.cfs_quota_us / cpu.cfs_period_us``, rounded up) and Slurm's allocation
-(``SLURM_CPUS_PER_TASK``); ``vibench run --threads N`` overrides it, and ``--jobs N`` divides it
-among the N cells that run at once. OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``)
+(``SLURM_CPUS_PER_TASK``); an ``OMP_NUM_THREADS`` the user exported, or ``vibench run --threads
+N``, overrides it, and ``--jobs N`` divides it among the N cells that run at once. OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``)
 unless the user set a policy: a finished parallel region then sleeps instead of spinning on a
 core another process needs (measured in docs/training.md, "Threads and parallel runs").
 """
@@ -52,10 +52,18 @@ def allowed_cpus() -> tuple[int, str]:
     return min(found)
 
 
+def total_threads(threads: int | None = None) -> int:
+    """The compute threads of a run: ``--threads``, else ``OMP_NUM_THREADS`` when set (by the
+    user, or by :func:`prepare_environment`), else the allowed CPUs."""
+    if threads:
+        return int(threads)
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else allowed_cpus()[0]
+
+
 def threads_per_job(jobs: int, threads: int | None = None) -> int:
     """Intra-op threads for each of `jobs` cells running at once (at least one)."""
-    total = threads if threads else allowed_cpus()[0]
-    return max(1, total // max(1, jobs))
+    return max(1, total_threads(threads) // max(1, jobs))
 
 
 def prepare_environment() -> None:

@@ -1,7 +1,6 @@
 """`vibench store verify DIR`: check every cell of a result store against its manifest."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -16,8 +15,9 @@ def store() -> None:
 
 @store.command("verify")
 @click.argument("out", type=click.Path(path_type=Path))
-@click.option("--quick", is_flag=True, help="Do not hash checkpoints and features (only check they exist).")
-def verify_cmd(out: Path, quick: bool) -> None:
+@click.option("--quick", is_flag=True, help="Do not hash checkpoints and features (only check presence and size).")
+@click.pass_context
+def verify_cmd(ctx: click.Context, out: Path, quick: bool) -> None:
     """Verify every cell of store OUT: each file its DONE manifest lists (size, sha256), every
     document's structure, stray entries. Lists each damaged file and what is wrong; exits 1 on
     damage (`vibench run` recomputes exactly the damaged parts)."""
@@ -34,4 +34,4 @@ def verify_cmd(out: Path, quick: bool) -> None:
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no cells"
     click.echo(f"{out}: {summary}")
     if counts.get("damaged") or counts.get("stray"):
-        sys.exit(1)
+        ctx.exit(1)
