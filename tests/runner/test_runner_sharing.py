@@ -60,3 +60,35 @@ def test_lock_is_exclusive_and_released_when_the_holder_dies(tmp_path: Path) -> 
     third = CellLock(tmp_path, "c")
     assert third.acquire(wait=False), "a dead holder's lock was not released"
     third.release()
+
+
+def test_busy_cell_is_skipped_then_come_back_to(mock_plugin: None, runner_env: dict[str, str],
+                                                tmp_path: Path) -> None:
+    """Deterministic version: this test holds one cell's lock; the run computes the other cells
+    first, touches nothing of the held one, and computes it once the lock is released."""
+    import time
+
+    from vibench.protocols import resolve_protocols
+    from vibench.runner.cells import plan_cells
+    from vibench.store import CellLock
+
+    out = tmp_path / "store"
+    held = plan_cells(["mock"], resolve_protocols("regdb-v2t"), regdb_splits=(1,))[0].cell.cell_id
+    lock = CellLock(out, held)
+    assert lock.acquire(wait=False)
+    proc = subprocess.Popen([sys.executable, "-m", "vibench.cli", *ARGS[:6], "1,2,3", *ARGS[7:], "--out", str(out)],
+                            env=runner_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while len(list((out / "cells").glob("*/DONE"))) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert not (out / "cells" / held).exists(), "the held cell was touched"
+        assert proc.poll() is None, "the run ended without the held cell"
+    finally:
+        lock.release()
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    assert "3 done" in stdout
+    assert f"done {held}: being computed by" in stderr and "came back to it at the end" in stderr
