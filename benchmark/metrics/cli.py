@@ -85,6 +85,11 @@ def eval_cmd(features_path: Path, dataset: str, root: Path, protocols_expr: str,
     from vibench.protocols import build_lists
     from vibench.store import CellDir, finish_metrics_doc, metrics_doc, trial_record
 
+    from vibench.data import DATASETS
+    from vibench.errors import unknown_name
+
+    if dataset.strip().lower() not in DATASETS:
+        raise unknown_name("dataset", dataset, DATASETS)
     feats = load_features(features_path)
     specs = _select_specs(protocols_expr, dataset.strip().lower())
     only = _parse_trials(trials_text)

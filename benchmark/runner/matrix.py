@@ -83,10 +83,10 @@ class RunOptions:
                                                    "timeout_min": o.get("slurm_timeout_min")}.items() if v}
         opts.plugins = tuple(v.strip() for v in (o.get("plugins") or "").split(",") if v.strip())
         opts.dry_run = bool(o.get("dry_run"))
-        opts.jobs = int(o.get("jobs") or 1)
+        opts.jobs = 1 if o.get("jobs") is None else int(o["jobs"])
         opts.threads = o.get("threads")
         if opts.jobs < 1 or (opts.threads is not None and opts.threads < 1):
-            raise VibenchError(f"--jobs {opts.jobs} / --threads {opts.threads}: expected positive integers")
+            raise VibenchError(f"--jobs {opts.jobs} / --threads {opts.threads}: expected positive integers (--threads may be left out)")
         if opts.jobs > 1 and (opts.executor == "slurm" or opts.gpus):
             raise VibenchError("--jobs runs several cells at once on a CPU machine; with --gpus the pool "
                                "runs one cell per GPU, and the slurm executor one job per cell")
