@@ -231,3 +231,9 @@ def test_malformed_input(env: Env, capsys: pytest.CaptureFixture, area: str, nam
     assert "Traceback" not in text
     assert not env.out.exists(), "an output folder was created"
     assert _snapshot(env.tmp) == before, "a file was written or changed"
+
+
+def test_docs_table_lists_every_case() -> None:
+    text = (HERE.parent / "docs" / "errors.md").read_text()
+    for area, name, _, message, code in CASES:
+        assert f"| {area} | {name} | `{message.replace('|', chr(92) + '|')}` | {code} |" in text, name
