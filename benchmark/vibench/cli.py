@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("vibench.commands.run:check_cmd", "Regression check of metrics against a baseline."),
     "baseline": ("vibench.commands.run:baseline_cmd", "Refresh the committed regression baseline."),
     "report": ("vibench.commands.report:report_cmd", "Render leaderboards (Markdown, HTML, CSV, JSON)."),
+    "store": ("vibench.commands.store:store", "Verify a result store (every cell against its manifest)."),
 }
 
 
@@ -60,6 +61,9 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one clear line on stderr and exit with code 2."""
+    from vibench.runner.threads import prepare_environment
+
+    prepare_environment()  # before torch is imported: threads sized to the allowed CPUs
     try:
         rv = cli.main(args=argv, prog_name="vibench", standalone_mode=False)
     except VibenchError as exc:

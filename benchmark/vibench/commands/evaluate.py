@@ -85,6 +85,11 @@ def eval_cmd(features_path: Path, dataset: str, root: Path, protocols_expr: str,
     from vibench.protocols import build_lists
     from vibench.store import CellDir, finish_metrics_doc, metrics_doc, trial_record
 
+    from vibench.data import DATASETS
+    from vibench.errors import unknown_name
+
+    if dataset.strip().lower() not in DATASETS:
+        raise unknown_name("dataset", dataset, DATASETS)
     feats = load_features(features_path)
     specs = _select_specs(protocols_expr, dataset.strip().lower())
     only = _parse_trials(trials_text)
@@ -142,37 +147,55 @@ def score_cmd(ctx: click.Context, results_dir: Path, as_json: bool) -> None:
     """Re-score every rankings/<protocol>/trial-<t>.npz under RESULTS_DIR (no model needed) and
     compare with the stored metrics/<protocol>.json; exit 1 on any mismatch."""
     from vibench.metrics.rankings import load_rankings, score_rankings
-    from vibench.store import find_rankings
+    from vibench.store import check_cells, find_rankings
 
     if not results_dir.is_dir():
         raise VibenchError(f"{results_dir}: no such results directory")
+    # damaged cells (vibench.store.verify) are named and their files not scored; the rest go on
+    damaged = {c.cell.root: c for c in check_cells(results_dir, deep=False) if c.status in ("damaged", "stray")}
     files = find_rankings(results_dir)
-    if not files:
+    if not files and not damaged:
         raise VibenchError(f"{results_dir}: no rankings/<protocol>/trial-<t>.npz files found")
     out: list[dict[str, Any]] = []
     metrics_cache: dict[tuple[Path, str], Any] = {}
     for f in files:
-        rk = load_rankings(f.path)
-        if rk.meta["protocol"] != f.protocol:
-            raise VibenchError(f"{f.path}: holds protocol {rk.meta['protocol']!r} but sits under {f.protocol!r}")
+        cell = f.cell.root
+        row = {"cell": str(cell.relative_to(results_dir)) if cell != results_dir else ".",
+               "protocol": f.protocol, "trial": f.trial}
+        problems = [str(p) for p in damaged[cell].problems] if cell in damaged else []
+        try:
+            if problems:
+                raise VibenchError(problems[0])
+            rk = load_rankings(f.path)
+            if rk.meta["protocol"] != f.protocol:
+                raise VibenchError(f"{f.path}: holds protocol {rk.meta['protocol']!r} but sits under {f.protocol!r}")
+            key = (cell, f.protocol)
+            if key not in metrics_cache:
+                metrics_cache[key] = f.cell.read_metrics(f.protocol)
+        except VibenchError as exc:
+            out.append({**row, "status": f"DAMAGED {exc}"})
+            continue
         res = score_rankings(rk)
-        key = (f.cell.root, f.protocol)
-        if key not in metrics_cache:
-            metrics_cache[key] = f.cell.read_metrics(f.protocol)
         doc = metrics_cache[key]
         stored = None if doc is None else doc.get("trials", {}).get(str(f.trial))
-        cell = f.cell.root
-        out.append({"cell": str(cell.relative_to(results_dir)) if cell != results_dir else ".",
-                    "protocol": f.protocol, "trial": f.trial, "status": _compare(stored, res),
-                    **res.to_dict()})
-    bad = [r for r in out if r["status"].startswith("MISMATCH")]
+        out.append({**row, "status": _compare(stored, res), **res.to_dict()})
+    scored = {Path(results_dir) / r["cell"] for r in out}
+    for root, check in damaged.items():
+        if root not in scored:  # e.g. every rankings file of the cell deleted
+            out.append({"cell": str(root.relative_to(results_dir)), "protocol": "—", "trial": "—",
+                        "status": f"DAMAGED {check.problems[0]}"})
+    bad = [r for r in out if r["status"].startswith(("MISMATCH", "DAMAGED"))]
+    n_damaged = sum(r["status"].startswith("DAMAGED") for r in out)
     if as_json:
-        click.echo(json.dumps({"results_dir": str(results_dir), "rankings": out, "mismatches": len(bad)}, indent=2))
+        click.echo(json.dumps({"results_dir": str(results_dir), "rankings": out, "mismatches": len(bad) - n_damaged,
+                               "damaged": n_damaged}, indent=2))
     else:
         rows = [(r["cell"], r["protocol"], str(r["trial"]), _pct(r["cmc"][0]),
                  _pct(r["cmc"][min(4, len(r["cmc"]) - 1)]), _pct(r["mAP"]), _pct(r["mINP"]), r["status"])
+                if "cmc" in r else (r["cell"], r["protocol"], str(r["trial"]), "—", "—", "—", "—", r["status"])
                 for r in out]
         click.echo(_table(("cell", "protocol", "trial", "R1", "R5", "mAP", "mINP", "stored"), rows))
-        click.echo(f"{len(out)} rankings re-scored, {len(bad)} mismatches")
+        click.echo(f"{len(out) - n_damaged} rankings re-scored, {len(bad) - n_damaged} mismatches, "
+                   f"{n_damaged} damaged")
     if bad:
         ctx.exit(1)

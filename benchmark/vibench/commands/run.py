@@ -44,6 +44,10 @@ def _split_csv(value: str | None) -> list[str]:
 @click.option("--plugins", default=None, help="Comma-separated modules to import that register extra methods.")
 @click.option("--untrained-reference/--no-untrained-reference", default=None,
               help="Also evaluate each cell's untrained model (same seed) as a learnability reference (default: on for the smoke suite).")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="CPU: run N cells at once (processes), the compute threads divided among them.")
+@click.option("--threads", type=int, default=None,
+              help="Compute threads in all (default: the CPUs this process may use: affinity, cgroup quota, SLURM_CPUS_PER_TASK).")
 @click.option("--dry-run", is_flag=True, help="Print the planned cells and exit.")
 def run_cmd(**opts: Any) -> None:
     """Train, extract and evaluate every selected method on every selected protocol.
@@ -55,7 +59,7 @@ def run_cmd(**opts: Any) -> None:
 
     code = run_matrix(RunOptions.from_cli(opts))
     if code:
-        sys.exit(code)
+        click.get_current_context().exit(code)
 
 
 @click.command("suites")

@@ -20,8 +20,7 @@ import numpy as np
 
 from vibench.io import sha256_bytes
 from vibench.protocols import get_protocol
-from vibench.store import (StoredCell, check_store_root, incomplete_cells, iter_completed_cells,
-                           mean_cmc, summarize_trials)
+from vibench.store import StoredCell, check_store_root, mean_cmc, scan_store, summarize_trials
 
 METRIC_KEYS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
 
@@ -82,6 +81,10 @@ class StoreSummary:
     cells: list[StoredCell] = field(default_factory=list)
     aggregates: list[Aggregate] = field(default_factory=list)
     incomplete: list[Path] = field(default_factory=list)
+    #: damaged cells and stray entries, one line each (vibench.store.StoreScan.notes)
+    store_notes: list[str] = field(default_factory=list)
+    #: cells written before manifests (read unverified)
+    unverified_notes: list[str] = field(default_factory=list)
 
     @property
     def real(self) -> list[Aggregate]:
@@ -184,8 +187,9 @@ def load_store(root: str | Path | None) -> StoreSummary:
     if not root.exists():
         return StoreSummary(root)
     check_store_root(root)
-    summary = StoreSummary(root, cells=list(iter_completed_cells(root)),
-                           incomplete=incomplete_cells(root))
+    scan = scan_store(root)  # damaged cells are named and left out, never rendered as numbers
+    summary = StoreSummary(root, cells=scan.cells, incomplete=scan.incomplete, store_notes=scan.notes(),
+                           unverified_notes=scan.unverified_note())
     summary.aggregates = aggregate(summary.cells)
     return summary
 

@@ -208,6 +208,7 @@ def build_report(results: str | Path | None, out_dir: str | Path,
     _write(out, "data/reported.csv", reg.records().to_csv(index=False))
     if not store.aggregates:
         out.notes.append("no results in the store yet: only reported numbers are shown")
+    out.notes += store.store_notes + store.unverified_notes  # damaged (left out), stray, unverified
     if store.aggregates and not store.real:
         out.notes.append("every result in the store is on synthetic data: it is shown on the "
                          "pipeline-check page only")

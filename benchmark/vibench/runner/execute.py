@@ -4,12 +4,16 @@ every planned protocol and trial, store metrics and raw rankings, then write ``D
 Each step checks the cell directory first, so a cell killed at any moment resumes where it
 stopped: training from its last epoch checkpoint, evaluation from the protocols whose metrics
 file is missing. Nothing a completed step wrote is touched again (``--overwrite always`` clears
-the cell first). The cell's identity (vibench.store.identity) was fixed when it was planned;
+the cell first). A completed cell is verified against its ``DONE`` manifest before it is skipped;
+damaged files and what was derived from them are deleted and recomputed
+(vibench.store.verify). Everything happens under the cell's lock (vibench.store.lock), so two
+processes sharing a store never compute one cell twice. The cell's identity (vibench.store.identity) was fixed when it was planned;
 the run re-checks it against the config it resolves and the data it loads, so a cell directory
 only ever holds numbers made under its own settings.
 """
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,8 +24,8 @@ from vibench.errors import VibenchError
 from vibench.io import stable_hash
 from vibench.runner.cells import STANDARD, CellPlan
 from vibench.runner.datasources import DataSources
-from vibench.store import (SCHEMA_VERSION, CellDir, finish_metrics_doc, metrics_doc, open_cell,
-                           trial_record)
+from vibench.store import (SCHEMA_VERSION, CellDir, CellLock, finish_metrics_doc, metrics_doc,
+                           open_cell, repair_targets, trial_record, verify_cell)
 
 OVERWRITE_MODES = ("never", "missing", "always")
 
@@ -29,14 +33,15 @@ OVERWRITE_MODES = ("never", "missing", "always")
 @dataclass
 class CellOutcome:
     plan: CellPlan
-    status: str  # "done" | "skipped" | "failed"
+    status: str  # "done" | "repaired" | "skipped" | "failed" | "busy"
     seconds: float = 0.0
     error: str | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.plan.cell.to_dict(), "status": self.status, "seconds": self.seconds,
-                "error": self.error, "rows": self.rows}
+                "error": self.error, "rows": self.rows, "notes": self.notes}
 
 
 def _todo(plan: CellPlan, cd: CellDir) -> dict[str, tuple[int, ...]]:
@@ -57,27 +62,69 @@ def run_cell(
     device: str = "cpu",
     overwrite: str = "missing",
     progress: Callable[[str], None] | None = None,
+    wait: bool = True,
 ) -> CellOutcome:
-    """Run (or resume) one cell; failures are caught, recorded in error.txt and returned."""
+    """Run (or resume, or repair) one cell under its lock; failures are caught, recorded in
+    error.txt and returned. With ``wait=False`` a cell another process holds is returned as
+    "busy" at once (the caller comes back to it later)."""
+    lock = CellLock(out, plan.cell.cell_id)
+    if not lock.acquire(wait=wait):
+        return CellOutcome(plan, "busy", notes=[f"being computed by {lock.holder()}"])
+    try:
+        return _run_locked(plan, out=out, data=data, device=device, overwrite=overwrite,
+                           say=progress or (lambda phase: None))
+    finally:
+        lock.release()
+
+
+def _run_locked(plan: CellPlan, *, out: Path, data: DataSources, device: str, overwrite: str,
+                say: Callable[[str], None]) -> CellOutcome:
     cd = open_cell(out, plan.cell)
     if overwrite == "always":
         cd.clear()
+    notes: list[str] = []
+    if cd.is_done():
+        check = verify_cell(cd)
+        if check.problems:
+            notes = _repair(cd, check.problems)
+        elif check.status == "unverified":
+            notes = [f"{cd.root.name}: {check.note}"]
     if overwrite == "never" and cd.is_done():
-        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd))
+        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes)
     todo = _todo(plan, cd)
     if not todo and cd.is_done():
-        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd))
+        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes)
     start = time.perf_counter()
-    say = progress or (lambda phase: None)
     try:
         _run(plan, cd, todo, data=data, device=device, say=say)
     except BaseException as exc:  # noqa: BLE001 - one cell's failure must not stop the others
         if isinstance(exc, KeyboardInterrupt):
             raise
         cd.write_error(traceback.format_exc())
-        return CellOutcome(plan, "failed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}")
+        return CellOutcome(plan, "failed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}",
+                           notes=notes)
     cd.clear_error()
-    return CellOutcome(plan, "done", time.perf_counter() - start, rows=_summary_rows(plan, cd))
+    return CellOutcome(plan, "repaired" if _repaired(notes) else "done",
+                       time.perf_counter() - start, rows=_summary_rows(plan, cd), notes=notes)
+
+
+REPAIR_PREFIX = "damaged: "
+
+
+def _repaired(notes: list[str]) -> bool:
+    return any(n.startswith(REPAIR_PREFIX) for n in notes)
+
+
+def _repair(cd: CellDir, problems: list[Any]) -> list[str]:
+    """Delete the damaged files and what was derived from them (vibench.store.repair_targets);
+    the resume that follows recomputes exactly those. Returns what was found and done."""
+    targets, steps = repair_targets(cd, problems)
+    for path in targets:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    return [f"{REPAIR_PREFIX}{p}" for p in problems] + [f"{cd.root.name}: {', '.join(steps)}"]
 
 
 def _summary_rows(plan: CellPlan, cd: CellDir) -> list[dict[str, Any]]:

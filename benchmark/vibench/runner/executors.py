@@ -1,7 +1,8 @@
 """Executors: cells are independent, so they run in-process (one after another, or one per GPU
 in a process pool) or as Slurm jobs through submitit (one job per cell). Every executor goes
 through :func:`run_cell_job`, so the resume rules are the same everywhere: a job re-runs
-nothing that its cell directory already holds."""
+nothing that its cell directory already holds, and every executor takes the cell's lock and comes
+back at the end to the cells another process was computing (vibench.store.lock)."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -18,7 +19,8 @@ JobOptions = dict[str, Any]
 
 
 def run_cell_job(plan: dict[str, Any], options: JobOptions) -> Outcome:
-    """Run one cell from plain data (picklable for process pools and Slurm)."""
+    """Run one cell from plain data (picklable for process pools and Slurm). With
+    ``options["wait"]`` false a cell locked by another process comes back as "busy"."""
     from vibench.runner.datasources import DataSources
     from vibench.runner.execute import run_cell
 
@@ -32,8 +34,30 @@ def run_cell_job(plan: dict[str, Any], options: JobOptions) -> Outcome:
         data=DataSources.from_dict(options["data"]),
         device=device,
         overwrite=options["overwrite"],
+        wait=bool(options.get("wait", True)),
     )
     return outcome.to_dict()
+
+
+def _two_passes(plans: Sequence[CellPlan], run: Callable[[list[CellPlan], bool], Iterable[Outcome]],
+                on_done: Callable[[Outcome], None]) -> list[Outcome]:
+    """Run every cell without waiting for locks, then come back to the cells another process
+    was computing and wait for them (they are usually skipped then, finished by the other)."""
+    outcomes, busy, first = [], [], {}
+    by_id = {p.cell.cell_id: p for p in plans}
+    for outcome in run(list(plans), False):
+        if outcome["status"] == "busy":
+            busy.append(by_id[outcome["cell"]["cell_id"]])
+            first[outcome["cell"]["cell_id"]] = outcome["notes"]
+            continue
+        outcomes.append(outcome)
+        on_done(outcome)
+    for outcome in run(busy, True) if busy else ():
+        outcome["notes"] = [f"{n}; came back to it at the end" for n in first[outcome["cell"]["cell_id"]]] + list(
+            outcome.get("notes") or [])
+        outcomes.append(outcome)
+        on_done(outcome)
+    return outcomes
 
 
 def run_local(plans: Sequence[CellPlan], options: JobOptions, *, on_done: Callable[[Outcome], None],
@@ -42,34 +66,51 @@ def run_local(plans: Sequence[CellPlan], options: JobOptions, *, on_done: Callab
     from vibench.runner.datasources import DataSources
     from vibench.runner.execute import run_cell
 
-    outcomes = []
-    for plan in plans:
-        outcome = run_cell(plan, out=Path(options["out"]), data=DataSources.from_dict(options["data"]),
-                           device=options["device"], overwrite=options["overwrite"],
-                           progress=(lambda phase, _p=plan: on_phase(_p.cell.cell_id, phase)) if on_phase else None)
-        outcomes.append(outcome.to_dict())
-        on_done(outcomes[-1])
-    return outcomes
+    def run(todo: list[CellPlan], wait: bool) -> Iterable[Outcome]:
+        for plan in todo:
+            yield run_cell(plan, out=Path(options["out"]), data=DataSources.from_dict(options["data"]),
+                           device=options["device"], overwrite=options["overwrite"], wait=wait,
+                           progress=(lambda phase, _p=plan: on_phase(_p.cell.cell_id, phase)) if on_phase else None
+                           ).to_dict()
+
+    return _two_passes(plans, run, on_done)
 
 
-def _init_worker(queue: Any) -> None:
-    os.environ["VIBENCH_WORKER_GPU"] = str(queue.get())
+def _init_worker(queue: Any, threads: int) -> None:
+    from vibench.runner.threads import configure_torch
+
+    item = queue.get() if queue is not None else None
+    if item is not None:
+        os.environ["VIBENCH_WORKER_GPU"] = str(item)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    configure_torch(threads)
+
+
+def run_pool(plans: Sequence[CellPlan], options: JobOptions, *, workers: int, threads: int,
+             gpus: Sequence[int] = (), on_done: Callable[[Outcome], None]) -> list[Outcome]:
+    """`workers` processes, each running one cell at a time with `threads` compute threads
+    (``--jobs N`` on a CPU machine), or one worker per GPU when `gpus` is given."""
+    ctx = mp.get_context("spawn")
+    queue = None
+    if gpus:
+        queue = ctx.Queue()
+        for g in gpus:
+            queue.put(g)
+        workers = len(gpus)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(queue, threads)) as pool:
+        def run(todo: list[CellPlan], wait: bool) -> Iterable[Outcome]:
+            futures = [pool.submit(run_cell_job, p.to_dict(), {**options, "wait": wait}) for p in todo]
+            for fut in as_completed(futures):
+                yield fut.result()
+
+        return _two_passes(plans, run, on_done)
 
 
 def run_gpu_pool(plans: Sequence[CellPlan], options: JobOptions, gpus: Sequence[int], *,
-                 on_done: Callable[[Outcome], None]) -> list[Outcome]:
+                 on_done: Callable[[Outcome], None], threads: int = 1) -> list[Outcome]:
     """One worker process per GPU, each running one cell at a time on its own GPU."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    for g in gpus:
-        queue.put(g)
-    outcomes = []
-    with ProcessPoolExecutor(max_workers=len(gpus), mp_context=ctx, initializer=_init_worker, initargs=(queue,)) as pool:
-        futures = [pool.submit(run_cell_job, p.to_dict(), options) for p in plans]
-        for fut in as_completed(futures):
-            outcomes.append(fut.result())
-            on_done(outcomes[-1])
-    return outcomes
+    return run_pool(plans, options, workers=len(gpus), threads=threads, gpus=gpus, on_done=on_done)
 
 
 def make_submitit_executor(folder: Path, *, cluster: str = "slurm", parameters: dict[str, Any] | None = None) -> Any:
@@ -92,15 +133,14 @@ def run_submitit(plans: Iterable[CellPlan], options: JobOptions, *, folder: Path
                  parameters: dict[str, Any] | None = None, on_done: Callable[[Outcome], None]) -> list[Outcome]:
     """Submit one job per cell and wait for them; a job that dies is reported as failed."""
     executor = make_submitit_executor(folder, cluster=cluster, parameters=parameters)
-    plans = list(plans)
-    jobs = [executor.submit(run_cell_job, p.to_dict(), options) for p in plans]
-    outcomes = []
-    for plan, job in zip(plans, jobs):
-        try:
-            outcome = job.result()
-        except Exception as exc:  # the job itself died (node failure, timeout)
-            outcome = {"cell": plan.cell.to_dict(), "status": "failed", "error": f"job {job.job_id}: {exc}",
-                       "seconds": 0.0, "rows": []}
-        outcomes.append(outcome)
-        on_done(outcome)
-    return outcomes
+
+    def run(todo: list[CellPlan], wait: bool) -> Iterable[Outcome]:
+        jobs = [executor.submit(run_cell_job, p.to_dict(), {**options, "wait": wait}) for p in todo]
+        for plan, job in zip(todo, jobs):
+            try:
+                yield job.result()
+            except Exception as exc:  # the job itself died (node failure, timeout)
+                yield {"cell": plan.cell.to_dict(), "status": "failed", "error": f"job {job.job_id}: {exc}",
+                       "seconds": 0.0, "rows": [], "notes": []}
+
+    return _two_passes(list(plans), run, on_done)

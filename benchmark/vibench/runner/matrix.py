@@ -14,6 +14,7 @@ from vibench.errors import VibenchError
 from vibench.runner.cells import CellPlan, plan_cells
 from vibench.runner.datasources import DataSources
 from vibench.runner.suites import get_suite
+from vibench.runner.threads import configure_torch, threads_per_job
 
 
 @dataclass
@@ -38,6 +39,8 @@ class RunOptions:
     plugins: tuple[str, ...] = ()
     dry_run: bool = False
     untrained_reference: bool = False
+    jobs: int = 1
+    threads: int | None = None
 
     @classmethod
     def for_suite(cls, name: str, **kw: Any) -> "RunOptions":
@@ -80,6 +83,13 @@ class RunOptions:
                                                    "timeout_min": o.get("slurm_timeout_min")}.items() if v}
         opts.plugins = tuple(v.strip() for v in (o.get("plugins") or "").split(",") if v.strip())
         opts.dry_run = bool(o.get("dry_run"))
+        opts.jobs = 1 if o.get("jobs") is None else int(o["jobs"])
+        opts.threads = o.get("threads")
+        if opts.jobs < 1 or (opts.threads is not None and opts.threads < 1):
+            raise VibenchError(f"--jobs {opts.jobs} / --threads {opts.threads}: expected positive integers (--threads may be left out)")
+        if opts.jobs > 1 and (opts.executor == "slurm" or opts.gpus):
+            raise VibenchError("--jobs runs several cells at once on a CPU machine; with --gpus the pool "
+                               "runs one cell per GPU, and the slurm executor one job per cell")
         if o.get("untrained_reference") is not None:
             opts.untrained_reference = bool(o["untrained_reference"])
         return opts
@@ -138,14 +148,19 @@ def run_matrix(opts: RunOptions) -> int:
     options = {"out": str(opts.out), "data": data.to_dict(), "device": opts.device, "overwrite": opts.overwrite}
     display = Progress(len(plans))
     start = time.perf_counter()
+    workers = len(opts.gpus) if len(opts.gpus) > 1 else opts.jobs
+    threads = threads_per_job(workers, opts.threads)
     if opts.executor == "slurm":
         outcomes = executors.run_submitit(plans, options, folder=opts.slurm_folder or opts.out / "slurm",
                                           parameters=opts.slurm_parameters, on_done=display.done)
     elif len(opts.gpus) > 1:
-        outcomes = executors.run_gpu_pool(plans, options, opts.gpus, on_done=display.done)
+        outcomes = executors.run_gpu_pool(plans, options, opts.gpus, on_done=display.done, threads=threads)
+    elif opts.jobs > 1:
+        outcomes = executors.run_pool(plans, options, workers=opts.jobs, threads=threads, on_done=display.done)
     else:
         if len(opts.gpus) == 1:
             options["device"] = f"cuda:{opts.gpus[0]}"
+        configure_torch(threads)
         outcomes = executors.run_local(plans, options, on_done=display.done, on_phase=display.phase)
     display.close()
     elapsed = time.perf_counter() - start
@@ -178,6 +193,8 @@ class Progress:
     def done(self, outcome: dict[str, Any]) -> None:
         if outcome["status"] == "failed":
             self.failed += 1
+        for note in outcome.get("notes") or ():  # what verification found, what was recomputed
+            self.bar.write(f"{outcome['status']} {outcome['cell']['cell_id']}: {note}", file=sys.stderr)
         self.bar.update(1)
         self.bar.set_postfix_str(f"{outcome['cell']['cell_id']}: {outcome['status']}")
 

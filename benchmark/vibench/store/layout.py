@@ -8,7 +8,8 @@ Layout (docs/ARCHITECTURE.md, "Result store")::
     <out>/cells/<cell_id>/error.txt    traceback of the last failure (removed on success)
 
 A metrics file is the completion marker of one protocol (its rankings are written before it);
-``DONE`` lists the protocols the cell completed and is rewritten when protocols are added.
+``DONE`` lists the protocols the cell completed and the manifest (size, sha256) of every file
+(:mod:`vibench.store.manifest`); it is rewritten when protocols are added.
 ``vibench eval --out DIR`` writes the same ``metrics/`` and ``rankings/`` below DIR.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Iterator
 from vibench.errors import VibenchError
 from vibench.io import read_json, write_json_atomic, write_text_atomic
 from vibench.store.identity import Cell
+from vibench.store.manifest import build_manifest
 from vibench.store.schema import migrate_metrics, migrate_spec
 
 
@@ -124,7 +126,10 @@ class CellDir:
 
     # ---- writers -------------------------------------------------------------------------
     def mark_done(self, protocols: list[str]) -> None:
-        write_text_atomic(self.done_path, json.dumps({"protocols": sorted(protocols)}) + "\n")
+        """Write ``DONE`` last: the completed protocols and the manifest (size and sha256) of
+        every file the cell holds now (:mod:`vibench.store.manifest`)."""
+        doc = {"protocols": sorted(protocols), "manifest": build_manifest(self.root)}
+        write_text_atomic(self.done_path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
     def clear(self) -> None:
         if self.root.exists():

@@ -2,13 +2,14 @@
 so every reader sees the same migrated, checked documents."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from vibench.errors import VibenchError
 from vibench.store.identity import STANDARD, Cell
 from vibench.store.layout import CellDir, iter_cell_dirs
+from vibench.store.verify import CellCheck, check_cells
 
 
 @dataclass
@@ -101,10 +102,58 @@ def read_cell(path: Path) -> StoredCell:
     return StoredCell(cd.root, cd.read_spec(), metrics, cd.read_model())
 
 
+@dataclass
+class StoreScan:
+    """A store read by :func:`scan_store`: the usable cells and everything left out."""
+
+    cells: list[StoredCell] = field(default_factory=list)
+    damaged: list[CellCheck] = field(default_factory=list)
+    incomplete: list[Path] = field(default_factory=list)
+    stray: list[CellCheck] = field(default_factory=list)
+    unverified: list[Path] = field(default_factory=list)
+
+    def notes(self) -> list[str]:
+        """One line per problem of a cell left out (damaged) or entry ignored (stray)."""
+        lines = [f"Damaged cell (not used): {p}" for c in self.damaged for p in c.problems]
+        return lines + [f"Stray entry under cells/ (ignored): {p}" for c in self.stray for p in c.problems]
+
+    def unverified_note(self) -> list[str]:
+        """A note on cells written before manifests (read, contents not verifiable), if any."""
+        if not self.unverified:
+            return []
+        names = ", ".join(p.name for p in self.unverified[:3]) + (", ..." if len(self.unverified) > 3 else "")
+        return [f"{len(self.unverified)} cell(s) written before manifests, read unverified ({names})"]
+
+
+def scan_store(out: Path) -> StoreScan:
+    """Every entry of ``<out>/cells``, verified (without hashing checkpoints and features, which
+    no number is read from): completed intact cells are read, damaged and stray entries are
+    named with their problems, cells without DONE are listed as incomplete."""
+    scan = StoreScan()
+    for check in check_cells(out, deep=False):
+        if check.status in ("ok", "unverified"):
+            scan.cells.append(read_cell(check.cell.root))
+            if check.status == "unverified":
+                scan.unverified.append(check.cell.root)
+        elif check.status == "damaged":
+            scan.damaged.append(check)
+        elif check.status == "stray":
+            scan.stray.append(check)
+        else:
+            scan.incomplete.append(check.cell.root)
+    return scan
+
+
 def iter_completed_cells(out: Path) -> Iterator[StoredCell]:
-    """Every completed (DONE) cell of store `out`, in directory-name order."""
-    for cd in iter_cell_dirs(out):
-        yield read_cell(cd.root)
+    """Every completed (DONE) cell of store `out`, in directory-name order, verified against its
+    manifest; a damaged cell raises a VibenchError naming the file (use :func:`scan_store` to
+    go on with the others)."""
+    for check in check_cells(out, deep=False):
+        if check.status == "damaged":
+            raise VibenchError(f"{check.problems[0]} (cell {check.name} is damaged; `vibench store "
+                               "verify` lists every problem, `vibench run` recomputes it)")
+        if check.status in ("ok", "unverified"):
+            yield read_cell(check.cell.root)
 
 
 def incomplete_cells(out: Path) -> list[Path]:
