@@ -111,17 +111,24 @@ def check_cmd(baseline: Path, results: Path | None, out: Path | None, device: st
 @click.option("--methods", default=None, help="Replace the suite's methods (a baseline for your own method).")
 @click.option("--protocols", default=None, help="Replace the suite's protocols.")
 @click.option("--set", "overrides", multiple=True, help="Config override key.sub=value (repeatable).")
+@click.option("--finished-only", is_flag=True,
+              help="Start no run: build the baseline from the calibration runs already finished in --work.")
 def baseline_cmd(path: Path, work: Path | None, seeds: str, kernels: str, suite: str, methods: str | None,
-                 protocols: str | None, overrides: tuple[str, ...]) -> None:
+                 protocols: str | None, overrides: tuple[str, ...], finished_only: bool) -> None:
     """Calibrate and write a regression baseline: the suite under every seed x CPU kernel path,
     bands from their spread, and the exact fingerprints (`vibench check` never writes it)."""
     from vibench.runner import regression as rg
     from vibench.runner.matrix import _ints
 
     selection = rg.Selection.for_suite(suite, methods=methods, protocols=protocols, overrides=overrides)
-    work = Path(work) if work else Path(tempfile.mkdtemp(prefix="vibench-calibration-"))
-    stores = rg.run_calibration(selection, work, seeds=_ints(seeds, "--seeds"), kernels=rg.parse_kernels(kernels),
-                                echo=click.echo)
+    if finished_only:
+        if work is None:
+            raise VibenchError("--finished-only needs --work (the folder holding the finished calibration runs)")
+        stores = rg.finished_runs(Path(work))
+    else:
+        work = Path(work) if work else Path(tempfile.mkdtemp(prefix="vibench-calibration-"))
+        stores = rg.run_calibration(selection, work, seeds=_ints(seeds, "--seeds"),
+                                    kernels=rg.parse_kernels(kernels), echo=click.echo)
     reference = rg.reference_dir(path)
     rg.write_reference_features(selection, reference)
     data = rg.build_baseline(selection, stores, reference)

@@ -475,6 +475,14 @@ def run_calibration(selection: Selection, work: Path, *, seeds: Sequence[int], k
     return stores
 
 
+def finished_runs(work: Path) -> list[Path]:
+    """The calibration runs of `work` that finished (each holds a calibration-run.json)."""
+    runs = sorted(p.parent for p in Path(work).glob(f"*/{RUN_META}"))
+    if not runs:
+        raise VibenchError(f"{work}: no finished calibration run (no */{RUN_META})")
+    return runs
+
+
 def _cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
