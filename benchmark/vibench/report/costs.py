@@ -27,7 +27,7 @@ def paper_config_counts(methods: list[str],
     """Registered and effective parameters of each method's paper config per dataset; a method
     whose config cannot be built is left out (its row then says so)."""
     if count is None:
-        from vibench.engine.latency import paper_parameter_counts as count
+        from vibench.engine.latency import paper_parameter_counts as count  # lazy: it imports torch; the report package is otherwise torch-free
     out: ParamCounts = {}
     for m in methods:
         try:
