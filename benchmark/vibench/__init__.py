@@ -16,7 +16,8 @@ __all__ = ["__version__", "evaluate", "EvalResult"]
 def __getattr__(name: str) -> Any:
     # Lazy re-exports keep ``import vibench`` (and the CLI start-up) free of torch imports.
     if name in ("evaluate", "EvalResult"):
-        from vibench.metrics import evaluate as _mod  # lazy: keeps `import vibench` and the CLI start-up torch-free
+        # lazy: keeps `import vibench` and the CLI start-up torch-free
+        from vibench.metrics import evaluate as _mod
 
         return getattr(_mod, name)
     raise AttributeError(f"module 'vibench' has no attribute {name!r}")

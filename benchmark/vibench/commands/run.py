@@ -56,7 +56,8 @@ def run_cmd(**opts: Any) -> None:
     Completed cells are skipped; an interrupted run resumes where it stopped. Example:
     vibench run --methods all --protocols mixed
     """
-    from vibench.runner.matrix import RunOptions, run_matrix  # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
+    from vibench.runner.matrix import RunOptions, run_matrix
 
     code = run_matrix(RunOptions.from_cli(opts))
     if code:
@@ -81,7 +82,8 @@ def suites_cmd() -> None:
 def check_cmd(baseline: Path, results: Path | None, out: Path | None, device: str, exact_only: bool, verbose: bool) -> None:
     """Regression check against a calibrated baseline: exact parts bit for bit (synthetic data,
     protocol lists, reference features, re-scored rankings), trained metrics against bands."""
-    from vibench.runner import regression as rg  # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
+    from vibench.runner import regression as rg
 
     base = rg.load_baseline(baseline)
     selection = rg.Selection.from_dict(base["selection"])
@@ -114,8 +116,10 @@ def baseline_cmd(path: Path, work: Path | None, seeds: str, kernels: str, suite:
                  protocols: str | None, overrides: tuple[str, ...]) -> None:
     """Calibrate and write a regression baseline: the suite under every seed x CPU kernel path,
     bands from their spread, and the exact fingerprints (`vibench check` never writes it)."""
-    from vibench.runner import regression as rg  # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
-    from vibench.runner.matrix import _ints  # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
+    from vibench.runner import regression as rg
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
+    from vibench.runner.matrix import _ints
 
     selection = rg.Selection.for_suite(suite, methods=methods, protocols=protocols, overrides=overrides)
     work = Path(work) if work else Path(tempfile.mkdtemp(prefix="vibench-calibration-"))
@@ -136,7 +140,8 @@ def baseline_cmd(path: Path, work: Path | None, seeds: str, kernels: str, suite:
 
 
 def _run_selection(selection: Any, out: Path | None, device: str) -> Path:
-    from vibench.runner.matrix import run_matrix  # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
+    from vibench.runner.matrix import run_matrix
 
     target = Path(out) if out else Path(tempfile.mkdtemp(prefix="vibench-ci-"))
     start = time.perf_counter()

@@ -27,7 +27,8 @@ def paper_config_counts(methods: list[str],
     """Registered and effective parameters of each method's paper config per dataset; a method
     whose config cannot be built is left out (its row then says so)."""
     if count is None:
-        from vibench.engine.latency import paper_parameter_counts as count  # lazy: it imports torch; the report package is otherwise torch-free
+        # lazy: it imports torch; the report package is otherwise torch-free
+        from vibench.engine.latency import paper_parameter_counts as count
     out: ParamCounts = {}
     for m in methods:
         try:

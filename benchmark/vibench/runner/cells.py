@@ -60,9 +60,8 @@ class Identify:
         self._data: dict[str, str] = {}
 
     def cell(self, method: str, dataset: str, variant: str, split: int, seed: int) -> Cell:
-        from vibench.runner.runtime import (
-            load_method_config,  # lazy: runtime imports torch; executors imports this module in spawned workers before sizing OpenMP
-        )
+        # lazy: runtime imports torch; spawned workers import this module before sizing OpenMP
+        from vibench.runner.runtime import load_method_config
 
         key = (method, dataset)
         if key not in self._hashes:

@@ -23,9 +23,8 @@ JobOptions = dict[str, Any]
 def run_cell_job(plan: dict[str, Any], options: JobOptions) -> Outcome:
     """Run one cell from plain data (picklable for process pools and Slurm). With
     ``options["wait"]`` false a cell locked by another process comes back as "busy"."""
-    from vibench.runner.execute import (
-        run_cell,  # lazy: spawned pool workers import this module before _init_worker sizes OpenMP, and execute imports torch
-    )
+    # lazy: spawned pool workers import this module before _init_worker sizes OpenMP; execute imports torch
+    from vibench.runner.execute import run_cell
 
     device = options["device"]
     gpu = os.environ.get("VIBENCH_WORKER_GPU")
