@@ -16,6 +16,7 @@ __all__ = ["__version__", "evaluate", "EvalResult"]
 def __getattr__(name: str) -> Any:
     # Lazy re-exports keep ``import vibench`` (and the CLI start-up) free of torch imports.
     if name in ("evaluate", "EvalResult"):
+        # lazy: keeps `import vibench` and the CLI start-up torch-free
         from vibench.metrics import evaluate as _mod
 
         return getattr(_mod, name)

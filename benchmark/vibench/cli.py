@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from vibench import __version__
-from vibench.errors import VibenchError
+from vibench.errors import VibenchError, did_you_mean
+from vibench.runner.threads import prepare_environment
 
 #: command name -> ("module:attribute" of a click command or group, one-line help).
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -47,8 +48,6 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS:
-            from vibench.errors import did_you_mean
-
             ctx.fail(f"no such command {name!r}{did_you_mean(name, COMMANDS)}")
         return super().resolve_command(ctx, args)
 
@@ -61,8 +60,6 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one clear line on stderr and exit with code 2."""
-    from vibench.runner.threads import prepare_environment
-
     prepare_environment()  # before torch is imported: threads sized to the allowed CPUs
     try:
         rv = cli.main(args=argv, prog_name="vibench", standalone_mode=False)

@@ -14,6 +14,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from vibench.errors import VibenchError
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -72,8 +74,6 @@ def read_npz(path: str | os.PathLike[str], kind: str) -> dict[str, np.ndarray]:
 
     `kind` names the content in the errors: "<path>: no such <kind> file", "<path>: not a
     readable <kind> .npz (<reason>)"."""
-    from vibench.errors import VibenchError
-
     path = Path(path)
     if not path.is_file():
         raise VibenchError(f"{path}: no such {kind} file")

@@ -52,7 +52,7 @@ def hardware(device: str | None = None) -> dict[str, Any]:
         "device": device or "cpu",
     }
     if device and device.startswith("cuda"):
-        import torch
+        import torch  # lazy: only CUDA runs need torch here; provenance is imported on torch-free paths
 
         idx = torch.device(device).index or 0
         info["gpu"] = torch.cuda.get_device_name(idx)

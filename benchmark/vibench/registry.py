@@ -17,6 +17,7 @@ import os
 from importlib import metadata
 from typing import TYPE_CHECKING, Callable, TypeVar
 
+from vibench.engine.api import Method
 from vibench.errors import VibenchError, unknown_name
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ def register_method(name: str | None = None) -> Callable[[M], M]:
     """Class decorator: register a :class:`~vibench.engine.api.Method` subclass under `name`."""
 
     def decorator(cls: M) -> M:
-        from vibench.engine.api import Method
-
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"@register_method expects a Method subclass, got {cls!r}")
         key = name or cls.name

@@ -13,6 +13,7 @@ the pair score Psi (descending), then every other gallery item in coarse order.
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal
@@ -24,11 +25,11 @@ from torch import nn
 from vibench.engine.api import Method, Stage, StepState
 from vibench.engine.schema import Problem, Section, option, to_dict
 from vibench.errors import VibenchError
+from vibench.registry import get_method_class, register_method
 from vibench_methods.layers.cross_attention import BCIBlock, BiCrossAttention
 from vibench_methods.losses.contrastive import aggregation_contrastive_loss
 from vibench_methods.losses.pair_bce import expand_pairs, pair_bce_loss, pair_labels
 from vibench_methods.pmt import PMTOptions, ViTConfig
-from vibench.registry import register_method
 
 # ------------------------------------------------------------------------------------------------
 # Query Aware Scoring (Sec. 3.4, Alg. 1)
@@ -333,7 +334,6 @@ class BITMethod(Method):
     def __init__(self, cfg: dict[str, Any], dataset: str) -> None:
         super().__init__(cfg, dataset)
         self.opts: BITOptions = self.config.bit
-        from vibench.registry import get_method_class
 
         pmt_cfg = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "bit"}
         pmt_cfg["pmt"] = to_dict(self.opts.pmt)
@@ -452,7 +452,6 @@ class BITMethod(Method):
         limit = self.opts.refine.cache_pairs
         if limit <= 0:
             return self.pair_scores(model, q_tok, g_tok, q_ir, g_ir, qi, gi)
-        import hashlib
 
         cache = self.__dict__.setdefault("_psi_cache", {})
         with torch.no_grad():  # a weight fingerprint guards against a new model at a reused id

@@ -10,6 +10,8 @@ import json
 
 import click
 
+from vibench.data.check import check_dataset
+
 #: lazily imported sub-commands: name -> ("module:attribute", one-line help)
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("vibench.commands.synth:synth", "Generate a synthetic dataset tree in the real layout."),
@@ -57,8 +59,6 @@ def data() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON report.")
 def check_cmd(dataset: str, root: str, deep: bool, as_json: bool) -> None:
     """Validate a dataset tree; print its summary and EVERY problem; exit 1 if any."""
-    from vibench.data.check import check_dataset
-
     report = check_dataset(dataset, root, deep=deep)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))

@@ -17,7 +17,14 @@ from typing import Any
 import click
 import numpy as np
 
-from vibench.errors import VibenchError
+from vibench.data import DATASETS, load_dataset
+from vibench.errors import VibenchError, unknown_name
+from vibench.metrics.features import load_features
+from vibench.metrics.pipeline import evaluate_lists
+from vibench.metrics.rankings import load_rankings, score_rankings
+from vibench.metrics.rerank import resolve_rerank
+from vibench.protocols import build_lists, protocol_groups, resolve_protocols
+from vibench.store import CellDir, check_cells, find_rankings, finish_metrics_doc, metrics_doc, trial_record
 
 _COLS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
 
@@ -45,8 +52,6 @@ def _parse_trials(text: str | None) -> list[int] | None:
 def _select_specs(expr: str, dataset: str) -> list[Any]:
     """Evaluation protocols named by `expr`: groups keep their members on `dataset`; a protocol
     named explicitly must be defined on `dataset`."""
-    from vibench.protocols import protocol_groups, resolve_protocols
-
     groups = protocol_groups()
     specs: list[Any] = []
     for token in [t.strip() for t in expr.split(",") if t.strip()]:
@@ -78,16 +83,6 @@ def _select_specs(expr: str, dataset: str) -> list[Any]:
 def eval_cmd(features_path: Path, dataset: str, root: Path, protocols_expr: str, trials_text: str | None,
              out_dir: Path | None, as_json: bool, device: str) -> None:
     """Evaluate features computed elsewhere on every selected protocol and trial."""
-    from vibench.data import load_dataset
-    from vibench.metrics.features import load_features
-    from vibench.metrics.pipeline import evaluate_lists
-    from vibench.metrics.rerank import resolve_rerank
-    from vibench.protocols import build_lists
-    from vibench.store import CellDir, finish_metrics_doc, metrics_doc, trial_record
-
-    from vibench.data import DATASETS
-    from vibench.errors import unknown_name
-
     if dataset.strip().lower() not in DATASETS:
         raise unknown_name("dataset", dataset, DATASETS)
     feats = load_features(features_path)
@@ -146,9 +141,6 @@ def _compare(stored: dict[str, Any] | None, res: Any) -> str:
 def score_cmd(ctx: click.Context, results_dir: Path, as_json: bool) -> None:
     """Re-score every rankings/<protocol>/trial-<t>.npz under RESULTS_DIR (no model needed) and
     compare with the stored metrics/<protocol>.json; exit 1 on any mismatch."""
-    from vibench.metrics.rankings import load_rankings, score_rankings
-    from vibench.store import check_cells, find_rankings
-
     if not results_dir.is_dir():
         raise VibenchError(f"{results_dir}: no such results directory")
     # damaged cells (vibench.store.verify) are named and their files not scored; the rest go on

@@ -7,11 +7,20 @@ the result store at --out and prints the run's summary table. There is no second
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
+import torch
 
-from vibench.errors import VibenchError
+from vibench.engine.config import load_config
+from vibench.engine.latency import NUM_CLASSES, measure_latency, paper_parameter_counts
+from vibench.engine.trainer import resolve_device
+from vibench.errors import VibenchError, unknown_name
+from vibench.protocols import resolve_protocols
+from vibench.registry import available_methods, get_method_class
+from vibench.runner.datasources import DATASETS
+from vibench.runner.matrix import RunOptions, run_matrix
 
 
 @click.group("methods")
@@ -41,9 +50,6 @@ def list_cmd(as_json: bool, latency: bool, device: str) -> None:
 def method_table(*, latency: bool = False, device: str = "auto") -> list[dict]:
     """The rows of ``vibench methods list --json``: for each method {name, paper, params:
     {sysu, regdb, llcm} (registered parameters of the paper config), effective_params, [latency]}."""
-    from vibench.engine.latency import paper_parameter_counts
-    from vibench.registry import available_methods, get_method_class
-
     rows = []
     for name in available_methods():
         cls = get_method_class(name)
@@ -61,13 +67,6 @@ def method_table(*, latency: bool = False, device: str = "auto") -> list[dict]:
 
 
 def _paper_latency(name: str, device: str) -> dict:
-    import torch
-
-    from vibench.engine.config import load_config
-    from vibench.engine.latency import NUM_CLASSES, measure_latency
-    from vibench.engine.trainer import resolve_device
-    from vibench.registry import get_method_class
-
     cfg = load_config(name, "paper", dataset="sysu")
     if isinstance(cfg.get("model"), dict):
         cfg["model"]["weights"] = None
@@ -99,15 +98,7 @@ def train_cmd(method_name: str, dataset: str, root: Path | None, scale: str, con
     The same pipeline as `vibench run` for one method and dataset (one cell, or one per RegDB
     split), written into the result store at --out.
     """
-    import sys
-
-    from vibench.protocols import resolve_protocols
-    from vibench.runner.datasources import DATASETS
-    from vibench.runner.matrix import RunOptions, run_matrix
-
     if dataset not in DATASETS:
-        from vibench.errors import unknown_name
-
         raise unknown_name("dataset", dataset, DATASETS)
     specs = [s for s in resolve_protocols(protocol_expr or dataset, kind="evaluation") if s.dataset == dataset]
     if not specs:

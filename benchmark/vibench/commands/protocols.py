@@ -14,7 +14,12 @@ from typing import Any
 
 import click
 
+from vibench.data import load_dataset
+from vibench.data.synth import ensure_synthetic
 from vibench.errors import VibenchError
+from vibench.protocols.build import build_lists, check_trial
+from vibench.protocols.catalog import get_protocol, protocol_groups, resolve_protocols
+from vibench.protocols.imbalance import plan_reduction
 
 
 def _row(spec: Any) -> dict[str, Any]:
@@ -46,8 +51,6 @@ def protocols() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_cmd(group: str, as_json: bool) -> None:
     """Every protocol: name, dataset, family, version, trials, rule, cmc."""
-    from vibench.protocols.catalog import protocol_groups, resolve_protocols
-
     specs = resolve_protocols(group)
     if as_json:
         click.echo(json.dumps({"protocols": [_row(s) for s in specs],
@@ -65,11 +68,8 @@ def list_cmd(group: str, as_json: bool) -> None:
 
 
 def _open_dataset(dataset: str, root: Path | None, scale: str, seed: int) -> tuple[Any, dict[str, Any]]:
-    from vibench.data import load_dataset
-
     if root is not None:
         return load_dataset(dataset, root), {"root": str(root), "synthetic": False}
-    from vibench.data.synth import ensure_synthetic
 
     synth_root = ensure_synthetic(dataset, scale, seed)
     return load_dataset(dataset, synth_root), {"root": str(synth_root), "synthetic": True,
@@ -92,10 +92,6 @@ def _open_dataset(dataset: str, root: Path | None, scale: str, seed: int) -> tup
 def show_cmd(name: str, root: Path | None, scale: str, data_seed: int, trial: int | None,
              seed: int, as_json: bool) -> None:
     """Materialise NAME's query and gallery lists for one trial (paths relative to the root)."""
-    from vibench.protocols.build import build_lists, check_trial
-    from vibench.protocols.catalog import get_protocol
-    from vibench.protocols.imbalance import plan_reduction
-
     spec = get_protocol(name)
     if spec.is_training:
         if trial is not None:

@@ -9,6 +9,10 @@ from pathlib import Path
 import click
 
 from vibench.paths import REPORTED_DIR, REPORTS_DIR, RESULTS_DIR
+from vibench.report.build import build_report
+from vibench.report.costs import paper_config_counts
+from vibench.report.reported import load_report_config
+from vibench.store import check_store_root
 
 
 @click.command("report")
@@ -30,11 +34,6 @@ from vibench.paths import REPORTED_DIR, REPORTS_DIR, RESULTS_DIR
 def report_cmd(results: Path | None, out: Path | None, site: Path | None, registry: Path,
                no_plots: bool) -> None:
     """Render leaderboards and the papers' tables with reproduced numbers."""
-    from vibench.report.build import build_report
-    from vibench.report.costs import paper_config_counts
-    from vibench.report.reported import load_report_config
-    from vibench.store import check_store_root
-
     if out is None and site is None:
         out = REPORTS_DIR
     if results is not None:

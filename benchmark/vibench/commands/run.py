@@ -12,6 +12,7 @@ import click
 from vibench.errors import VibenchError
 from vibench.io import write_json_atomic
 from vibench.paths import RESULTS_DIR
+from vibench.runner.suites import SUITES
 
 DEFAULT_OUT = RESULTS_DIR / "store"
 DEFAULT_BASELINE = RESULTS_DIR / "baselines" / "ci.json"
@@ -55,6 +56,7 @@ def run_cmd(**opts: Any) -> None:
     Completed cells are skipped; an interrupted run resumes where it stopped. Example:
     vibench run --methods all --protocols mixed
     """
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
     from vibench.runner.matrix import RunOptions, run_matrix
 
     code = run_matrix(RunOptions.from_cli(opts))
@@ -65,8 +67,6 @@ def run_cmd(**opts: Any) -> None:
 @click.command("suites")
 def suites_cmd() -> None:
     """Print what each suite covers."""
-    from vibench.runner.suites import SUITES
-
     for suite in SUITES.values():
         click.echo(suite.describe())
         click.echo("")
@@ -82,6 +82,7 @@ def suites_cmd() -> None:
 def check_cmd(baseline: Path, results: Path | None, out: Path | None, device: str, exact_only: bool, verbose: bool) -> None:
     """Regression check against a calibrated baseline: exact parts bit for bit (synthetic data,
     protocol lists, reference features, re-scored rankings), trained metrics against bands."""
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
     from vibench.runner import regression as rg
 
     base = rg.load_baseline(baseline)
@@ -117,7 +118,9 @@ def baseline_cmd(path: Path, work: Path | None, seeds: str, kernels: str, suite:
                  protocols: str | None, overrides: tuple[str, ...], finished_only: bool) -> None:
     """Calibrate and write a regression baseline: the suite under every seed x CPU kernel path,
     bands from their spread, and the exact fingerprints (`vibench check` never writes it)."""
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
     from vibench.runner import regression as rg
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
     from vibench.runner.matrix import _ints
 
     selection = rg.Selection.for_suite(suite, methods=methods, protocols=protocols, overrides=overrides)
@@ -144,6 +147,7 @@ def baseline_cmd(path: Path, work: Path | None, seeds: str, kernels: str, suite:
 
 
 def _run_selection(selection: Any, out: Path | None, device: str) -> Path:
+    # lazy: the runner imports torch; `vibench suites` and --help stay torch-free
     from vibench.runner.matrix import run_matrix
 
     target = Path(out) if out else Path(tempfile.mkdtemp(prefix="vibench-ci-"))

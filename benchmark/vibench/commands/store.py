@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from vibench.errors import VibenchError
+from vibench.store import check_cells, check_store_root
 
 
 @click.group("store")
@@ -21,8 +22,6 @@ def verify_cmd(ctx: click.Context, out: Path, quick: bool) -> None:
     """Verify every cell of store OUT: each file its DONE manifest lists (size, sha256), every
     document's structure, stray entries. Lists each damaged file and what is wrong; exits 1 on
     damage (`vibench run` recomputes exactly the damaged parts)."""
-    from vibench.store import check_cells, check_store_root
-
     if not Path(out).is_dir():
         raise VibenchError(f"{out}: no such result store directory")
     check_store_root(out)

@@ -2,6 +2,7 @@
 training image cache. Everything downstream works on lists of :class:`ImageRecord`."""
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Callable
 
@@ -23,8 +24,6 @@ DATASETS: dict[str, str] = {
 
 def _resolve(name: str, verb: str) -> Callable[..., object]:
     """`<verb>_<name>` of the dataset's module (verb: "load" or "scan")."""
-    import importlib
-
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in DATASETS:
         raise unknown_name("dataset", str(name), DATASETS)

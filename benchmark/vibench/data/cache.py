@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
+from vibench.data.imageio import load_resized_array
 from vibench.data.records import DatasetIndex, ImageRecord, records_sha256
 from vibench.errors import VibenchError
 from vibench.io import atomic_path, read_json, stable_hash, write_json_atomic
@@ -164,8 +166,6 @@ class ImageCache:
                 pass
 
     def _write(self, workers: int, progress: bool) -> None:
-        from vibench.data.imageio import load_resized_array
-
         self._remove_stale_temps()
         write_json_atomic(self.meta_path, self._meta())
         with atomic_path(self.path) as tmp:
@@ -176,8 +176,6 @@ class ImageCache:
 
             indices: Any = range(len(self.records))
             if progress:
-                from tqdm import tqdm
-
                 indices = tqdm(indices, desc=f"caching {self.dataset} images", unit="img")
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 for _ in pool.map(fill, indices):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from vibench.data import scan_dataset
+from vibench.data.imageio import image_problem
 from vibench.data.layout import Problem, Scan
 from vibench.data.records import DatasetIndex, ImageRecord
 from vibench.io import sha256_file
@@ -128,8 +129,6 @@ def _format_summary(summary: dict[str, Any]) -> list[str]:
 
 def deep_problems(root: Path, rel_paths: Iterable[str], workers: int | None = None) -> list[Problem]:
     """Decode every image fully (threads: PIL releases the GIL); one Problem per bad image."""
-    from vibench.data.imageio import image_problem
-
     paths = sorted(set(rel_paths))
     workers = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:

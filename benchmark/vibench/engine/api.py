@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vibench.engine.optim import groups_by_prefix
 from vibench.engine.schema import deep_merge, raise_problems, to_dict, validate
 from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
@@ -129,8 +130,6 @@ class Method(abc.ABC):
         Default: the stage optimiser's ``lr_mult`` mapping (parameter-name prefix -> multiplier,
         longest prefix wins, key "default" for the rest) over the trainable parameters.
         """
-        from vibench.engine.optim import groups_by_prefix
-
         return groups_by_prefix(model, stage.optimizer.get("lr_mult") or {})
 
     def on_stage_start(self, model: nn.Module, stage: Stage) -> None:

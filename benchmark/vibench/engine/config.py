@@ -20,6 +20,7 @@ from vibench.engine.schema import deep_merge
 from vibench.engine.sections import DATASETS
 from vibench.errors import VibenchError, did_you_mean
 from vibench.io import stable_hash
+from vibench.registry import get_method_class
 
 CONFIG_NAMES = ("paper", "tiny")
 
@@ -27,8 +28,6 @@ CONFIG_NAMES = ("paper", "tiny")
 def config_dir(method: str) -> Path:
     """The folder holding a registered method's configs (its class's ``config_dir``; the
     built-in ones are ``methods/vibench_methods/configs/<method>/``)."""
-    from vibench.registry import get_method_class
-
     cls = get_method_class(method)
     folder = getattr(cls, "config_dir", None)
     if folder is None:
@@ -132,8 +131,6 @@ def load_config(
 def validate_config(method: str, cfg: Mapping[str, Any], *, source: str, overrides: Iterable[str] = ()) -> dict[str, Any]:
     """`cfg` checked against `method`'s schema and resolved (defaults filled in); an error names
     `source` and every bad key path, and the ``--set`` item for keys an override set."""
-    from vibench.registry import get_method_class
-
     return get_method_class(method).resolve_config(cfg, source, _override_origin(overrides))
 
 

@@ -17,11 +17,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from vibench.data.records import ImageRecord
 from vibench.engine.api import Method
 from vibench.engine.augment import to_tensor_batch
 from vibench.engine.images import load_images
+from vibench.engine.sections import input_settings
 from vibench.errors import VibenchError
 
 FLIP_MODES = ("none", "mean", "sum")
@@ -30,8 +32,6 @@ FLIP_MODES = ("none", "mean", "sum")
 def resolve_test_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The resolved ``test`` section: batch_size, flip, and from ``input`` (the one image size
     training and testing share) size, mean, std."""
-    from vibench.engine.sections import input_settings
-
     test = dict(cfg.get("test") or {})
     inp = input_settings(cfg)
     flip = str(test.get("flip", "none"))
@@ -88,8 +88,6 @@ def extract_features(
         raise VibenchError(f"records with unknown modality {unknown}")
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(records), desc="extract", leave=False, dynamic_ncols=True)
     for modality, idx in chunks:
         for s in range(0, len(idx), st["batch_size"]):

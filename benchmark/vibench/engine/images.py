@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image
 
 from vibench.data import cache as image_cache
 from vibench.data.records import ImageRecord
@@ -34,8 +35,6 @@ def _key(records: Sequence[ImageRecord], root: Path, size: tuple[int, int]) -> s
 
 def decode_image(path: Path, size: tuple[int, int]) -> np.ndarray:
     """One image as (H, W, 3) uint8, forced to RGB and resized with LANCZOS to size=(H, W)."""
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")

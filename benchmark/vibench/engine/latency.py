@@ -20,8 +20,12 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from vibench.engine.api import Method
+from vibench.engine.config import load_config
+from vibench.engine.sections import input_settings
+from vibench.registry import get_method_class
 
 #: training identities per dataset (SYSU 395, RegDB 206 per split, LLCM 713)
 NUM_CLASSES = {"sysu": 395, "regdb": 206, "llcm": 713}
@@ -43,8 +47,6 @@ def device_name(device: torch.device) -> str:
 
 
 def _input_size(cfg: Mapping[str, Any]) -> tuple[int, int]:
-    from vibench.engine.sections import input_settings
-
     return input_settings(cfg).size
 
 
@@ -71,8 +73,6 @@ def count_parameters(model: nn.Module, method: Method | None = None, input_size:
     model's device, meta included) under a ``TorchFunctionMode`` that records every parameter
     passed to a torch operation; each such parameter counts once.
     """
-    from torch.overrides import TorchFunctionMode
-
     params = {id(p): p for p in model.parameters()}
     registered = sum(p.numel() for p in params.values())
     if method is None:
@@ -157,9 +157,6 @@ def measure_latency(
 def paper_parameter_counts(method_name: str, datasets: tuple[str, ...] = ("sysu", "regdb", "llcm")) -> dict[str, Any]:
     """{"params": {dataset: registered}, "effective": {dataset: n}} of the `paper` config,
     built on the meta device (fast, no weights loaded: the config's weights path is ignored)."""
-    from vibench.engine.config import load_config
-    from vibench.registry import get_method_class
-
     cls = get_method_class(method_name)
     params: dict[str, int] = {}
     effective: dict[str, int] = {}

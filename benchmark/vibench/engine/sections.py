@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping
 
-from vibench.engine.augment import IMAGENET_MEAN, IMAGENET_STD
-from vibench.engine.schema import Problem, Section, deep_merge, option, validate
+from vibench.engine.augment import IMAGENET_MEAN, IMAGENET_STD, build_pipeline
+from vibench.engine.schema import Problem, Section, deep_merge, option, to_dict, validate
+from vibench.errors import VibenchError
 
 DATASETS = ("sysu", "regdb", "llcm")
 
@@ -46,9 +47,6 @@ class AugmentConfig(Section):
     infrared: tuple[dict[str, Any], ...] = ()
 
     def problems(self) -> Iterable[Problem]:
-        from vibench.engine.augment import build_pipeline
-        from vibench.errors import VibenchError
-
         for name in ("visible", "infrared"):
             try:
                 build_pipeline(list(getattr(self, name)))
@@ -152,9 +150,6 @@ class MethodConfig(Section):
 
     def problems(self) -> Iterable[Problem]:
         """Stages: each stage's sections merged over the top level must be valid."""
-        from vibench.engine.schema import to_dict
-        from vibench.errors import VibenchError
-
         if self.stages is None:
             return
         if not self.stages:

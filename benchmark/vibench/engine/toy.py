@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from vibench.data.records import DatasetIndex, ImageRecord
 
@@ -29,8 +30,6 @@ def make_toy_dataset(
     Visible images use cams 1/2, infrared cams 3/6 (SYSU numbering). `drop_infrared` lists
     training pids that get no infrared image (an identity that lost a modality).
     """
-    from PIL import Image
-
     root = Path(root)
     rng = np.random.default_rng(seed)
     h, w = size

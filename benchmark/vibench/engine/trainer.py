@@ -22,15 +22,17 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from vibench.data.records import DatasetIndex, ImageRecord, records_sha256
 from vibench.engine.api import Method, Stage, StepState
 from vibench.engine.augment import build_pipeline, to_tensor_batch
+from vibench.engine.batch_sampler import CrossModalSampler
 from vibench.engine.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, seed_everything, set_rng_state
-from vibench.engine.config import config_hash
+from vibench.engine.config import config_hash, upgrade_config
 from vibench.engine.images import load_images
 from vibench.engine.optim import build_optimizer, build_schedule
-from vibench.engine.batch_sampler import CrossModalSampler
+from vibench.engine.sections import input_settings
 from vibench.errors import VibenchError
 from vibench.io import write_text_atomic
 from vibench.registry import get_method_class
@@ -156,8 +158,6 @@ def _write_log(workdir: Path, history: Sequence[Mapping[str, Any]]) -> None:
 
 
 def _input_cfg(cfg: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[float, ...], tuple[float, ...]]:
-    from vibench.engine.sections import input_settings
-
     inp = input_settings(cfg)
     return inp.size, inp.mean, inp.std
 
@@ -348,7 +348,6 @@ def train(
 def _progress(it: Any, enabled: bool, desc: str) -> Any:
     if not enabled:
         return it
-    from tqdm.auto import tqdm
 
     return tqdm(it, desc=desc, leave=False, dynamic_ncols=True)
 
@@ -360,7 +359,6 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
     for key in ("method", "config", "model", "num_classes", "dataset"):
         if key not in ck:
             raise VibenchError(f"{path} is not a vibench final checkpoint (missing {key!r})")
-    from vibench.engine.config import upgrade_config
 
     cls = get_method_class(ck["method"])
     cfg = cls.resolve_config(upgrade_config(json.loads(ck["config"])), str(path))

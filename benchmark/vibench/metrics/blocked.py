@@ -20,6 +20,7 @@ memory is bounded for any gallery size; the results do not depend on either size
 """
 from __future__ import annotations
 
+import ctypes
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -28,8 +29,8 @@ import numpy as np
 import torch
 
 from vibench.metrics.rules import Rule, Side, block_mask
-from vibench.metrics.topk import stable_topk_block
 from vibench.metrics.stats import RankStats
+from vibench.metrics.topk import stable_topk_block
 
 #: default element budgets: rows of the distance block x gallery size, and temporaries per chunk.
 #: Small blocks keep every temporary in cache (the engine is memory-bound on CPU); on CUDA large
@@ -165,8 +166,6 @@ def _release_free_memory() -> None:
     global _MALLOC_TRIM
     if _MALLOC_TRIM is None:
         try:
-            import ctypes
-
             _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
         except (OSError, AttributeError):
             _MALLOC_TRIM = False

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from vibench.errors import VibenchError
+from vibench.errors import VibenchError, did_you_mean
 from vibench.metrics.blocked import rank_stats
 from vibench.metrics.rules import Rule, get_rule, make_sides
 from vibench.metrics.stats import EvalResult, RankStats, effective_max_rank, finalize
@@ -67,8 +67,6 @@ def check_finite_range(t: torch.Tensor, what: str) -> bool:
 
 def _check_cmc(cmc: str) -> str:
     if cmc not in ("unique", "image"):
-        from vibench.errors import did_you_mean
-
         raise VibenchError(f"cmc must be 'unique' or 'image', got {cmc!r}{did_you_mean(str(cmc), ['unique', 'image'])}")
     return cmc
 

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from vibench.data.records import DatasetIndex, ImageRecord, records_sha256
+from vibench.data.sysu import read_rand_perm_cam
 from vibench.errors import VibenchError
 from vibench.protocols.gallery_sampling import agw_single_shot, official_rand_perm, seeded_multi_shot
 from vibench.protocols.spec import ImageSetSpec, ProtocolSpec
@@ -85,8 +86,6 @@ def group_folders(records: Iterable[ImageRecord], image_set: ImageSetSpec) -> li
 
 @lru_cache(maxsize=4)
 def _read_perm(path: str, mtime_ns: int) -> Any:
-    from vibench.data.sysu import read_rand_perm_cam
-
     return read_rand_perm_cam(path)
 
 

@@ -30,16 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from vibench.io import write_bytes_atomic, write_text_atomic
+from vibench.provenance import git_state, package_versions
 from vibench.report import grids, plots
+from vibench.report.aggregate import StoreSummary, load_store, model_stats
 from vibench.report.costs import ParamCounts, latency_table, paper_config_counts, params_table
 from vibench.report.html import Figure, Section, render_page
 from vibench.report.leaderboard import GROUP_TITLES, leaderboard, status_matrix
 from vibench.report.markdown import render_document
 from vibench.report.pipeline import DOES_NOT_SHOW, SHOWS, pipeline_costs_table, pipeline_table
 from vibench.report.reported import Registry, ReportConfig, load_registry, load_report_config
-from vibench.report.aggregate import StoreSummary, load_store, model_stats
-from vibench.report.tables import (DisplayTable, claims_table, conflicts_table, paper_table,
-                                   provenance_table)
+from vibench.report.tables import DisplayTable, claims_table, conflicts_table, paper_table, provenance_table
 
 ARCHIVE = "rankings-archive.tar.gz"
 ARCHIVE_FILES = ("spec.json", "DONE", "model.json")
@@ -67,8 +67,6 @@ class RenderInfo:
 
     @classmethod
     def now(cls) -> "RenderInfo":
-        from vibench.provenance import git_state, package_versions
-
         g = git_state()
         commit = (g.get("commit") or "unknown")[:12] + ("+dirty" if g.get("dirty") else "")
         pk = package_versions()

@@ -27,6 +27,7 @@ def paper_config_counts(methods: list[str],
     """Registered and effective parameters of each method's paper config per dataset; a method
     whose config cannot be built is left out (its row then says so)."""
     if count is None:
+        # lazy: it imports torch; the report package is otherwise torch-free
         from vibench.engine.latency import paper_parameter_counts as count
     out: ParamCounts = {}
     for m in methods:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from vibench.io import stable_hash
+from vibench.protocols import get_protocol
 from vibench.runner.datasources import DataSources
 from vibench.store.identity import STANDARD, Cell, config_name
 
@@ -59,6 +60,7 @@ class Identify:
         self._data: dict[str, str] = {}
 
     def cell(self, method: str, dataset: str, variant: str, split: int, seed: int) -> Cell:
+        # lazy: runtime imports torch; spawned workers import this module before sizing OpenMP
         from vibench.runner.runtime import load_method_config
 
         key = (method, dataset)
@@ -90,8 +92,6 @@ def plan_cells(
     Each cell's identity is complete: the config is resolved (and validated) and the data source
     identified (`data`, default: the built-in synthetic data) before anything runs.
     """
-    from vibench.protocols import get_protocol
-
     ident = Identify(config, overrides, data or DataSources())
     wanted: dict[Cell, dict[str, tuple[int, ...]]] = {}
 

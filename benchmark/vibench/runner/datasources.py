@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from vibench.data import load_dataset
+from vibench.data.synth import ensure_synthetic
 from vibench.errors import VibenchError, unknown_name
 from vibench.store.identity import real_data_id, synthetic_data_id
 
@@ -65,7 +67,6 @@ class DataSources:
         roots = dict(self.roots)
         if dataset in roots:
             return Path(roots[dataset])
-        from vibench.data.synth import ensure_synthetic
 
         return Path(ensure_synthetic(dataset, scale=self.synthetic_scale, seed=self.synthetic_seed))
 
@@ -75,8 +76,6 @@ class DataSources:
         if self.is_synthetic(dataset):
             return synthetic_data_id(self.synthetic_scale, self.synthetic_seed)
         if index is None:
-            from vibench.data import load_dataset
-
             index = load_dataset(dataset, self.root(dataset))
         return real_data_id(index.manifest_hash())
 

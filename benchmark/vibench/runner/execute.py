@@ -20,12 +20,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from vibench.data import load_dataset
 from vibench.errors import VibenchError
 from vibench.io import stable_hash
+from vibench.metrics.pipeline import evaluate_lists
+from vibench.metrics.rerank import resolve_rerank
+from vibench.protocols import apply_training_variant, build_lists, get_protocol
+from vibench.provenance import provenance
+from vibench.runner import runtime
 from vibench.runner.cells import STANDARD, CellPlan
 from vibench.runner.datasources import DataSources
-from vibench.store import (SCHEMA_VERSION, CellDir, CellLock, finish_metrics_doc, metrics_doc,
-                           open_cell, repair_targets, trial_record, verify_cell)
+from vibench.store import (
+    SCHEMA_VERSION,
+    CellDir,
+    CellLock,
+    finish_metrics_doc,
+    metrics_doc,
+    open_cell,
+    repair_targets,
+    trial_record,
+    verify_cell,
+)
 
 OVERWRITE_MODES = ("never", "missing", "always")
 
@@ -139,11 +154,6 @@ def _summary_rows(plan: CellPlan, cd: CellDir) -> list[dict[str, Any]]:
 
 def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data: DataSources, device: str,
          say: Callable[[str], None]) -> None:
-    from vibench.data import load_dataset
-    from vibench.runner import runtime
-    from vibench.protocols import apply_training_variant, build_lists, get_protocol
-    from vibench.provenance import provenance
-
     cell = plan.cell
     timings: dict[str, float] = {}
     device = runtime.resolve_device(device)
@@ -234,9 +244,6 @@ def _evaluate_protocol(cd: CellDir, spec: Any, trials: tuple[int, ...], lists: d
 
     With `reference` (the untrained model and its features) the same trials are also scored
     for the untrained model and stored under "untrained" (no rankings kept for it)."""
-    from vibench.metrics.pipeline import evaluate_lists
-    from vibench.metrics.rerank import resolve_rerank
-
     doc = cd.read_metrics(spec.name) or metrics_doc(spec, resolve_rerank(spec.rerank))
     for t in trials:
         pl = lists[(spec.name, t)]

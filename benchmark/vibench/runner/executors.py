@@ -13,6 +13,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from vibench.errors import VibenchError
 from vibench.runner.cells import CellPlan
+from vibench.runner.datasources import DataSources
+from vibench.runner.threads import configure_torch
 
 Outcome = dict[str, Any]
 JobOptions = dict[str, Any]
@@ -21,7 +23,7 @@ JobOptions = dict[str, Any]
 def run_cell_job(plan: dict[str, Any], options: JobOptions) -> Outcome:
     """Run one cell from plain data (picklable for process pools and Slurm). With
     ``options["wait"]`` false a cell locked by another process comes back as "busy"."""
-    from vibench.runner.datasources import DataSources
+    # lazy: spawned pool workers import this module before _init_worker sizes OpenMP; execute imports torch
     from vibench.runner.execute import run_cell
 
     device = options["device"]
@@ -63,8 +65,7 @@ def _two_passes(plans: Sequence[CellPlan], run: Callable[[list[CellPlan], bool],
 def run_local(plans: Sequence[CellPlan], options: JobOptions, *, on_done: Callable[[Outcome], None],
               on_phase: Callable[[str, str], None] | None = None) -> list[Outcome]:
     """In-process, one cell after another (phases reported through `on_phase`)."""
-    from vibench.runner.datasources import DataSources
-    from vibench.runner.execute import run_cell
+    from vibench.runner.execute import run_cell  # lazy: see run_cell_job (this module must stay torch-free)
 
     def run(todo: list[CellPlan], wait: bool) -> Iterable[Outcome]:
         for plan in todo:
@@ -77,8 +78,6 @@ def run_local(plans: Sequence[CellPlan], options: JobOptions, *, on_done: Callab
 
 
 def _init_worker(queue: Any, threads: int) -> None:
-    from vibench.runner.threads import configure_torch
-
     item = queue.get() if queue is not None else None
     if item is not None:
         os.environ["VIBENCH_WORKER_GPU"] = str(item)
@@ -117,7 +116,7 @@ def make_submitit_executor(folder: Path, *, cluster: str = "slurm", parameters: 
     """A submitit executor: ``cluster="slurm"`` for Slurm, ``"local"`` runs the same jobs as
     local subprocesses (used by the tests)."""
     try:
-        import submitit
+        import submitit  # lazy: optional dependency, only the Slurm/submitit executor needs it
     except ImportError:  # pragma: no cover - submitit is a dependency
         raise VibenchError("the slurm executor needs the 'submitit' package (pip install submitit)") from None
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)

@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from tqdm import tqdm
 
 from vibench.errors import VibenchError
+from vibench.protocols import resolve_protocols
+from vibench.registry import load_plugin, resolve_methods
+from vibench.runner import executors
 from vibench.runner.cells import CellPlan, plan_cells
 from vibench.runner.datasources import DataSources
+from vibench.runner.runtime import load_method_config
 from vibench.runner.suites import get_suite
 from vibench.runner.threads import configure_torch, threads_per_job
 
@@ -108,9 +113,6 @@ def data_sources(opts: RunOptions) -> DataSources:
 
 def plan(opts: RunOptions) -> list[CellPlan]:
     """The cells of a request, each with its full identity (config hash, data source)."""
-    from vibench.protocols import resolve_protocols
-    from vibench.registry import load_plugin, resolve_methods
-
     for module in opts.plugins:
         load_plugin(module)
     methods = resolve_methods(opts.methods)
@@ -123,8 +125,6 @@ def plan(opts: RunOptions) -> list[CellPlan]:
 def validate_configs(plans: list[CellPlan]) -> None:
     """Resolve and validate every planned cell's config before the first cell starts, so a bad
     key or value (in the file or a --set) stops the run with nothing computed."""
-    from vibench.runner.runtime import load_method_config
-
     seen = set()
     for p in plans:
         key = (p.cell.method, p.config, p.cell.dataset, tuple(p.overrides))
@@ -135,8 +135,6 @@ def validate_configs(plans: list[CellPlan]) -> None:
 
 def run_matrix(opts: RunOptions) -> int:
     """Run every planned cell; returns 0, or 1 when any cell failed (reported at the end)."""
-    from vibench.runner import executors
-
     data = data_sources(opts)
     plans = plan(opts)
     if not plans:
@@ -181,8 +179,6 @@ class Progress:
     """Cells done / total, the current cell and phase, and the ETA (tqdm on stderr)."""
 
     def __init__(self, total: int) -> None:
-        from tqdm import tqdm
-
         self.bar = tqdm(total=total, unit="cell", file=sys.stderr, dynamic_ncols=True,
                         disable=None, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}] {postfix}")
         self.failed = 0

@@ -22,21 +22,32 @@ A metric fails when it is outside its band (or differs at all, for the exact par
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from vibench.data import load_dataset
+from vibench.data.synth import ensure_synthetic
 from vibench.errors import VibenchError, unknown_name
-from vibench.io import read_json, sha256_file, write_json_atomic
+from vibench.io import read_json, save_npz_atomic, sha256_file, write_json_atomic
+from vibench.metrics.features import load_features
+from vibench.metrics.pipeline import evaluate_lists
+from vibench.metrics.rankings import load_rankings, score_rankings
+from vibench.protocols import get_protocol, resolve_protocols
+from vibench.protocols.build import build_lists
 from vibench.provenance import provenance
+from vibench.runner.matrix import RunOptions, plan
+from vibench.runner.suites import get_suite
+from vibench.store.read import iter_completed_cells
 
 SCHEMA_VERSION = 2
 SUMMARY_METRICS = ("rank1", "rank5", "rank10", "rank20", "mAP", "mINP")
@@ -147,8 +158,6 @@ class Selection:
     @classmethod
     def for_suite(cls, suite: str = "ci", *, methods: str | None = None, protocols: str | None = None,
                   overrides: Sequence[str] = ()) -> "Selection":
-        from vibench.runner.suites import get_suite
-
         s = get_suite(suite)
         if s.synthetic_scale is None:
             raise VibenchError(f"suite {suite!r} runs on real data; a regression baseline needs a synthetic suite (ci, smoke)")
@@ -183,8 +192,6 @@ class Selection:
 
     def run_options(self, *, out: Path, device: str = "cpu") -> Any:
         """The in-process equivalent of `run_args` (seed 0), for `vibench check`."""
-        from vibench.runner.matrix import RunOptions
-
         return RunOptions.for_suite(self.suite, methods=self.methods, protocols=self.protocols, config=self.config,
                                     synthetic_scale=self.synthetic_scale, regdb_splits=self.regdb_splits,
                                     max_trials=self.max_trials, overrides=self.overrides, out=out, device=device,
@@ -192,14 +199,10 @@ class Selection:
 
     def config_hashes(self) -> dict[str, str]:
         """cell key -> resolved-config hash of every cell the selection plans (current code)."""
-        from vibench.runner.matrix import plan
-
         return {cell_key(p.cell): p.cell.config_hash for p in plan(self.run_options(out=Path(".")))}
 
     def specs(self) -> list[Any]:
         """The evaluation protocols the selection's cells evaluate (training variants expanded)."""
-        from vibench.protocols import get_protocol, resolve_protocols
-
         out: dict[str, Any] = {}
         for spec in resolve_protocols(self.protocols):
             names = spec.evaluate_with if spec.kind == "training" else (spec.name,)
@@ -219,16 +222,11 @@ class Selection:
 # ---- exact part -------------------------------------------------------------------------
 
 def _dataset(name: str, scale: str) -> Any:
-    from vibench.data import load_dataset
-    from vibench.data.synth import ensure_synthetic
-
     return load_dataset(name, ensure_synthetic(name, scale=scale, seed=0))
 
 
 def content_sha256(root: Path, relpaths: Iterable[str]) -> str:
     """sha256 over (path, sha256 of the file's bytes) for every listed file, in sorted order."""
-    import hashlib
-
     h = hashlib.sha256()
     for rel in sorted(relpaths):
         h.update(f"{rel}\0{sha256_file(root / rel)}\n".encode())
@@ -268,8 +266,6 @@ def make_reference_features(index: Any, *, dim: int = 64, nonzero: int = 16, see
 
 def write_reference_features(selection: Selection, folder: Path) -> dict[str, str]:
     """Write one reference features file per dataset of the selection; returns dataset -> sha256."""
-    from vibench.io import save_npz_atomic
-
     out: dict[str, str] = {}
     for ds in sorted({s.dataset for s in selection.specs()}):
         arrays = make_reference_features(_dataset(ds, selection.synthetic_scale))
@@ -282,12 +278,6 @@ def write_reference_features(selection: Selection, folder: Path) -> dict[str, st
 def score_reference(selection: Selection, folder: Path, *, rule_override: str | None = None) -> dict[str, Any]:
     """Metrics of the reference features on every (protocol, trial) of the selection, through
     the runner's evaluation path (`evaluate_lists`). `rule_override` is for the tests only."""
-    from dataclasses import replace
-
-    from vibench.metrics.features import load_features
-    from vibench.metrics.pipeline import evaluate_lists
-    from vibench.protocols.build import build_lists
-
     out: dict[str, Any] = {}
     indexes: dict[str, Any] = {}
     for spec in selection.specs():
@@ -310,8 +300,6 @@ def score_reference(selection: Selection, folder: Path, *, rule_override: str | 
 
 def exact_fingerprint(selection: Selection, reference: Path) -> dict[str, Any]:
     """Everything deterministic by construction that the selection depends on (module docstring)."""
-    from vibench.protocols.build import build_lists
-
     data: dict[str, Any] = {}
     lists: dict[str, str] = {}
     for spec in selection.specs():
@@ -347,9 +335,6 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def check_rescore(store: Path) -> list[CheckRow]:
     """Every stored raw ranking of a result store re-scores to exactly its stored metrics."""
-    from vibench.metrics.rankings import load_rankings, score_rankings
-    from vibench.store.read import iter_completed_cells
-
     rows: list[CheckRow] = []
     for cell in iter_completed_cells(store):
         for protocol, doc in sorted(cell.metrics.items()):
@@ -377,8 +362,6 @@ def cell_key(cell: Any) -> str:
 def store_values(store: Path) -> tuple[dict[str, float], dict[str, str]]:
     """(banded metric key -> value, cell key -> config hash) of every completed cell of a store;
     keys ``<cell key>/<protocol>/<metric>``."""
-    from vibench.store.read import iter_completed_cells
-
     values: dict[str, float] = {}
     hashes: dict[str, str] = {}
     for cell in iter_completed_cells(store):

@@ -8,8 +8,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from vibench.data.records import DatasetIndex, ImageRecord, records_sha256
+from vibench.engine.api import Method
+from vibench.engine.config import load_config
+from vibench.engine.extract import extract_features
+from vibench.engine.latency import _input_size, count_parameters, measure_latency, measure_query_latency
+from vibench.engine.trainer import resolve_device as _resolve
+from vibench.engine.trainer import train, untrained
 from vibench.errors import VibenchError
 from vibench.io import save_npz_atomic
 
@@ -17,14 +24,10 @@ FEATURE_PREFIX = "features_"
 
 
 def resolve_device(device: str) -> str:
-    from vibench.engine.trainer import resolve_device as _resolve
-
     return str(_resolve(device))
 
 
 def load_method_config(method: str, config: str, dataset: str, overrides: Sequence[str]) -> dict[str, Any]:
-    from vibench.engine.config import load_config
-
     return load_config(method, config, dataset=dataset, overrides=overrides)
 
 
@@ -46,8 +49,6 @@ class Trained:
                    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
         """`Method.refine` bound to this model and these features, as refine_fn(distmat, excluded);
         None when the method does not override it."""
-        from vibench.engine.api import Method
-
         if type(self.method).refine is Method.refine:
             return None
         return lambda distmat, excluded: self.method.refine(self.model, query, gallery, distmat, excluded)
@@ -57,8 +58,6 @@ def train_or_load(method: str, cfg: dict[str, Any], index: DatasetIndex, split: 
                   train_records: Sequence[ImageRecord], *, seed: int, device: str, workdir: Path,
                   root: Path | None = None) -> Trained:
     """Train (resuming from `workdir`) or load the finished model stored there."""
-    from vibench.engine.trainer import train
-
     inner = train(method, cfg, index, split, train_records=train_records, seed=seed, device=device,
                   workdir=workdir, root=root, progress=False)
     if not inner.complete:
@@ -69,8 +68,6 @@ def train_or_load(method: str, cfg: dict[str, Any], index: DatasetIndex, split: 
 def untrained_model(method: str, cfg: dict[str, Any], dataset: str, num_classes: int, *, seed: int,
                     device: str) -> Trained:
     """The freshly initialised model, seeded as training seeds it: the learnability reference."""
-    from vibench.engine.trainer import untrained
-
     return Trained(untrained(method, cfg, dataset, num_classes, seed=seed, device=device))
 
 
@@ -109,8 +106,6 @@ class FeatureTable:
 
 def features_for(trained: Trained, records: Sequence[ImageRecord], root: Path, *, device: str, cache: Path) -> FeatureTable:
     """The test-set embeddings, from the cell's cache when it matches the records."""
-    from vibench.engine.extract import extract_features
-
     digest = records_sha256(records)
     if cache.exists():
         table, cached_digest = FeatureTable.load(cache)
@@ -124,8 +119,6 @@ def features_for(trained: Trained, records: Sequence[ImageRecord], root: Path, *
 
 def model_stats(trained: Trained, *, device: str) -> dict[str, Any]:
     """Parameters (registered and effective) and test-time latency, measured the same way for all."""
-    from vibench.engine.latency import count_parameters, measure_latency, measure_query_latency
-
     params = count_parameters(trained.model, trained.method)
     latency = measure_latency(trained.method, trained.model, device, warmup=3, repeats=10)
     per_query = measure_query_latency(trained.method, trained.model, device, warmup=3, repeats=10)
@@ -137,10 +130,6 @@ def model_stats(trained: Trained, *, device: str) -> dict[str, Any]:
 
 def embed_flops(trained: Trained) -> dict[str, Any]:
     """FLOPs of one test-time embedding of one image (torch's FlopCounterMode: 2 per MAC)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from vibench.engine.latency import _input_size
-
     size = _input_size(trained.inner.cfg)
     param = next(trained.model.parameters())
     x = torch.zeros((1, 3, *size), device=param.device)

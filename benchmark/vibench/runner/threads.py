@@ -76,7 +76,7 @@ def prepare_environment() -> None:
 def configure_torch(threads: int) -> None:
     """Set torch's intra-op and inter-op pools to `threads` (inter-op can be set only before
     torch runs its first parallel work; later calls keep the size it has)."""
-    import torch
+    import torch  # lazy: prepare_environment() runs before torch is imported (vibench.cli imports this module)
 
     torch.set_num_threads(threads)
     try:

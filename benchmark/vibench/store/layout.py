@@ -146,6 +146,7 @@ class CellDir:
         write_json_atomic(self.metrics_path(doc["protocol"]), doc)
 
     def write_rankings(self, protocol: str, trial: int, rankings: Any) -> None:
+        # lazy: it imports torch; the store stays torch-free (report, spawned workers)
         from vibench.metrics.rankings import save_rankings
 
         save_rankings(self.rankings_path(protocol, trial), rankings)

@@ -12,12 +12,14 @@ initialised. Either way :func:`init_info` describes it and the engine stores tha
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 import torchvision
-from timm.layers import PatchEmbed
+from timm.layers import PatchEmbed, resample_abs_pos_embed
+from timm.models.resnet import BasicBlock, ResNet
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -84,8 +86,6 @@ def resnet(name: str = "resnet50", *, last_stride: int = 1, weights: str | Path 
     if last_stride not in (1, 2):
         raise VibenchError(f"last_stride must be 1 or 2, got {last_stride}")
     if name in MICRO_RESNETS:
-        from timm.models.resnet import BasicBlock, ResNet
-
         spec = MICRO_RESNETS[name]
         net = ResNet(BasicBlock, list(spec["layers"]), num_classes=0, channels=spec["channels"], stem_width=spec["stem_width"])
     else:
@@ -104,8 +104,6 @@ def resnet(name: str = "resnet50", *, last_stride: int = 1, weights: str | Path 
 
 def resnet_stem(net: nn.Module) -> nn.Sequential:
     """conv1, bn1, relu, maxpool of a torchvision or timm ResNet, as one module."""
-    from collections import OrderedDict
-
     act = net.relu if hasattr(net, "relu") else net.act1
     return nn.Sequential(OrderedDict(conv1=net.conv1, bn1=net.bn1, relu=act, maxpool=net.maxpool))
 
@@ -170,8 +168,6 @@ def vit(
         embed_layer=functools.partial(OverlapPatchEmbed, stride=stride), **arch,
     )
     if weights:
-        from timm.layers import resample_abs_pos_embed
-
         state = read_state_dict(weights)
         pe = state.get("pos_embed")
         if pe is not None and pe.shape != net.pos_embed.shape:
