@@ -16,8 +16,8 @@ from vibench.runner.threads import prepare_environment
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("vibench.commands.data:data", "Check real dataset trees; generate synthetic ones."),
     "protocols": ("vibench.commands.protocols:protocols", "List protocols; show materialised query/gallery lists."),
-    "eval": ("vibench.commands.evaluate:eval_cmd", "Evaluate features computed elsewhere on any protocol."),
-    "score": ("vibench.commands.evaluate:score_cmd", "Re-score stored raw rankings (no model needed)."),
+    "eval": ("vibench.commands.metrics:eval_cmd", "Evaluate features computed elsewhere on any protocol."),
+    "score": ("vibench.commands.metrics:score_cmd", "Re-score stored raw rankings (no model needed)."),
     "methods": ("vibench.commands.methods:methods", "List methods with parameter counts and latency."),
     "train": ("vibench.commands.methods:train_cmd", "Train and evaluate one method on one dataset."),
     "run": ("vibench.commands.run:run_cmd", "Run the method x protocol matrix into a result store."),

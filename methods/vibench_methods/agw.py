@@ -30,7 +30,7 @@ from vibench_methods.layers.bnneck import BNNeck
 from vibench_methods.layers.gem import GeM
 from vibench_methods.layers.resnet_parts import with_nonlocal
 from vibench_methods.losses.triplet import triplet_loss
-from vibench_methods.schema import NonLocalResNetModel, TripletLoss
+from vibench_methods.sections import NonLocalResNetModel, TripletLoss
 from vibench.registry import register_method
 
 

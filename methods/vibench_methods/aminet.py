@@ -38,7 +38,7 @@ from vibench_methods.layers.pesam import PESAM
 from vibench_methods.layers.resnet_parts import resnet_dim, resnet_stages, resnet_stem
 from vibench_methods.losses.mmd import AMKMMD
 from vibench_methods.losses.triplet import triplet_loss
-from vibench_methods.schema import NonLocalResNetModel, TripletLoss
+from vibench_methods.sections import NonLocalResNetModel, TripletLoss
 from vibench.registry import register_method
 
 

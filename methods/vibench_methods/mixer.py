@@ -47,7 +47,7 @@ from vibench_methods.layers.resnet_parts import block_channels
 from vibench_methods.losses.center_cluster import CenterClusterLoss
 from vibench_methods.losses.mixed_fusion_triplet import fuse, mixed_fusion_triplet_loss
 from vibench_methods.losses.orthogonal import orthogonality_loss
-from vibench_methods.schema import ResNetModel
+from vibench_methods.sections import ResNetModel
 from vibench.registry import get_method_class, register_method
 
 VISIBLE, INFRARED = 0, 1

@@ -36,7 +36,7 @@ from vibench_methods.layers.resnet_parts import resnet_dim, resnet_stages, resne
 from vibench_methods.losses.pmcm import CenterMemory, SampleToSample, mu_ramp, part_align_kl, pmml_loss
 from vibench_methods.losses.triplet import triplet_loss
 from vibench_methods.mixing.build import build_mixer
-from vibench_methods.schema import MixingConfig, ResNetModel, TripletChoice
+from vibench_methods.sections import MixingConfig, ResNetModel, TripletChoice
 from vibench.registry import register_method
 
 

@@ -36,7 +36,7 @@ from vibench_methods.layers.backbones import init_info, vit
 from vibench_methods.layers.bnneck import BNNeck
 from vibench_methods.losses.pmt import discriminative_center_loss, modality_shared_enhancement_loss
 from vibench_methods.losses.triplet import batch_hard_triplet
-from vibench_methods.schema import ViTModel
+from vibench_methods.sections import ViTModel
 from vibench.registry import register_method
 
 

@@ -52,7 +52,7 @@ from vibench_methods.layers.resnet_parts import resnet_dim, resnet_stages, resne
 from vibench_methods.losses.tmpa import msi_loss, mss_loss
 from vibench_methods.losses.triplet import triplet_loss
 from vibench_methods.mixing.build import build_mixer
-from vibench_methods.schema import GeMResNetModel, MixingConfig, TripletChoice
+from vibench_methods.sections import GeMResNetModel, MixingConfig, TripletChoice
 from vibench.registry import register_method
 
 

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+import vibench.commands.protocols
 import vibench.data
 from vibench.cli import main
 from vibench.protocols import build_lists, get_protocol, list_protocols
@@ -48,7 +49,7 @@ def fake_loader(monkeypatch, indexes):
         calls.append((name, str(root)))
         return indexes[name]
 
-    monkeypatch.setattr(vibench.data, "load_dataset", load)
+    monkeypatch.setattr(vibench.commands.protocols, "load_dataset", load)
     return calls
 
 
@@ -93,11 +94,8 @@ def test_show_unknown_name(capsys):
 
 
 def test_show_without_root_uses_synthetic_or_explains(capsys, monkeypatch, fake_loader, tmp_path):
-    """No --root: the synthetic generator (when importable) provides the tree."""
-    synth = pytest.importorskip("vibench.data.synth")
-    if not hasattr(synth, "ensure_synthetic"):
-        pytest.skip("vibench.data.synth.ensure_synthetic not available")
-    monkeypatch.setattr(synth, "ensure_synthetic", lambda d, s, seed: tmp_path / f"{d}-{s}-{seed}")
+    """No --root: the synthetic generator provides the tree."""
+    monkeypatch.setattr(vibench.commands.protocols, "ensure_synthetic", lambda d, s, seed: tmp_path / f"{d}-{s}-{seed}")
     code, out, err = _run(capsys, "show", "sysu-all-single", "--dataset-scale", "small", "--json")
     assert code == 0, err
     assert json.loads(out)["dataset"] == {"root": str(tmp_path / "sysu-small-0"), "synthetic": True,

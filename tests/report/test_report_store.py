@@ -87,7 +87,7 @@ def test_bad_spec_names_the_file(store_factory):
 def test_other_config_or_data_source_is_never_merged(store_factory, cell_writer):
     from vibench.report.reported import load_registry, load_report_config
     from vibench.report.leaderboard import leaderboard
-    from vibench.report.pipeline import pipeline_table
+    from vibench.report.pipeline_check import pipeline_table
 
     write_cell = cell_writer
     root = store_factory()

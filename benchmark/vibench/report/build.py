@@ -37,7 +37,7 @@ from vibench.report.costs import ParamCounts, latency_table, paper_config_counts
 from vibench.report.html import Figure, Section, render_page
 from vibench.report.leaderboard import GROUP_TITLES, leaderboard, status_matrix
 from vibench.report.markdown import render_document
-from vibench.report.pipeline import DOES_NOT_SHOW, SHOWS, pipeline_costs_table, pipeline_table
+from vibench.report.pipeline_check import DOES_NOT_SHOW, SHOWS, pipeline_costs_table, pipeline_table
 from vibench.report.reported import Registry, ReportConfig, load_registry, load_report_config
 from vibench.report.tables import DisplayTable, claims_table, conflicts_table, paper_table, provenance_table
 

@@ -5,7 +5,7 @@ leaderboards: the papers' tables with reproduced columns, conflicts, claims, pro
 Display conventions: the papers' own tables show the papers' text exactly; every other table
 shows one decimal (the exact text in the tooltip, the full value in the exports and the sort key),
 "—" when a value is missing or any trial/split is missing. Numbers computed on synthetic data
-are never put in these tables (see :mod:`vibench.report.pipeline`).
+are never put in these tables (see :mod:`vibench.report.pipeline_check`).
 """
 from __future__ import annotations
 

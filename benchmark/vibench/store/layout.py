@@ -25,7 +25,7 @@ from vibench.errors import VibenchError
 from vibench.io import read_json, write_json_atomic, write_text_atomic
 from vibench.store.identity import Cell
 from vibench.store.manifest import build_manifest
-from vibench.store.schema import migrate_metrics, migrate_spec
+from vibench.store.format import migrate_metrics, migrate_spec
 
 
 def read_json_file(path: Path, what: str) -> Any:
