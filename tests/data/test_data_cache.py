@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import vibench.data.cache as cache_mod
 import vibench.data.imageio as imageio
 from vibench.data.cache import ImageCache, load_images
 from vibench.data.records import DatasetIndex, ImageRecord
@@ -61,7 +62,7 @@ def test_later_runs_never_decode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def no_decode(*args: object, **kwargs: object) -> np.ndarray:
         raise AssertionError("decoded a JPEG although the cache exists")
 
-    monkeypatch.setattr(imageio, "load_resized_array", no_decode)
+    monkeypatch.setattr(cache_mod, "load_resized_array", no_decode)
     again = ImageCache(tmp_path / "data", records, H, W, manifest_hash="m", cache_root=tmp_path / "c")
     assert again.path == first.path
     again.ensure()
@@ -110,13 +111,13 @@ def test_killed_build_leaves_no_cache(tmp_path: Path, monkeypatch: pytest.Monkey
             raise KeyboardInterrupt  # stands in for a kill during the build
         return real(path, h, w)
 
-    monkeypatch.setattr(imageio, "load_resized_array", dies_midway)
+    monkeypatch.setattr(cache_mod, "load_resized_array", dies_midway)
     cache = ImageCache(tmp_path / "data", records, H, W, manifest_hash="m", cache_root=tmp_path / "c")
     with pytest.raises(KeyboardInterrupt):
         cache.build(workers=1)
     assert not cache.path.exists() and not cache.is_built()
     assert [p.name for p in (tmp_path / "c").iterdir()] == [cache.meta_path.name]  # no temp, no .npy
-    monkeypatch.setattr(imageio, "load_resized_array", real)
+    monkeypatch.setattr(cache_mod, "load_resized_array", real)
     cache.ensure()
     assert cache.is_built()
 
@@ -227,7 +228,7 @@ def test_sigkill_during_build_leaves_no_trusted_file(tmp_path: Path) -> None:
     records = make_jpeg_tree(tmp_path / "data", 6)
     script = (
         "import sys, time\n"
-        "import vibench.data.imageio as io\n"
+        "import vibench.data.cache as io\n"
         "from vibench.data.cache import ImageCache\n"
         "from vibench.data.records import ImageRecord\n"
         "real = io.load_resized_array\n"
