@@ -115,7 +115,7 @@ def test_bench_100k_gallery_slice(benchmark):
     assert res.num_query == 500 and res.num_valid > 0
 
 
-@pytest.mark.slow
+@pytest.mark.bench
 def test_bench_100k_by_100k(benchmark):
     """100,000 x 100,000 in bounded memory (about 4-10 minutes on 2 loaded cores)."""
     qf, gf, qp, gp, qc, gc = _features_problem(100_000, 100_000)
