@@ -22,6 +22,7 @@ A metric fails when it is outside its band (or differs at all, for the exact par
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -222,7 +223,14 @@ class Selection:
 # ---- exact part -------------------------------------------------------------------------
 
 def _dataset(name: str, scale: str) -> Any:
-    return load_dataset(name, ensure_synthetic(name, scale=scale, seed=0))
+    """The built-in synthetic dataset's index (the exact fingerprint and the reference scoring
+    walk every protocol of the selection: each tree is read once per process)."""
+    return _load_index(name, str(ensure_synthetic(name, scale=scale, seed=0)))
+
+
+@functools.lru_cache(maxsize=None)
+def _load_index(name: str, root: str) -> Any:
+    return load_dataset(name, root)
 
 
 def content_sha256(root: Path, relpaths: Iterable[str]) -> str:
@@ -279,10 +287,7 @@ def score_reference(selection: Selection, folder: Path, *, rule_override: str | 
     """Metrics of the reference features on every (protocol, trial) of the selection, through
     the runner's evaluation path (`evaluate_lists`). `rule_override` is for the tests only."""
     out: dict[str, Any] = {}
-    indexes: dict[str, Any] = {}
     for spec in selection.specs():
-        if spec.dataset not in indexes:
-            indexes[spec.dataset] = _dataset(spec.dataset, selection.synthetic_scale)
         path = folder / f"{spec.dataset}.npz"
         if not path.is_file():
             raise VibenchError(f"{path}: the baseline's reference features for {spec.dataset} are missing "
@@ -290,7 +295,7 @@ def score_reference(selection: Selection, folder: Path, *, rule_override: str | 
         feats = load_features(path)
         used = replace(spec, rule=rule_override) if rule_override else spec
         for trial in selection.trials(spec):
-            lists = build_lists(spec, indexes[spec.dataset], trial)
+            lists = build_lists(spec, _dataset(spec.dataset, selection.synthetic_scale), trial)
             res, _ = evaluate_lists(used, lists, feats.select([r.path for r in lists.query], "query images"),
                                     feats.select([r.path for r in lists.gallery], "gallery images"))
             out[f"{spec.name}/trial-{trial}"] = {"cmc": [float(x) for x in res.cmc], "mAP": float(res.mAP),
