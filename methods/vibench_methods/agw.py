@@ -25,7 +25,7 @@ from torch import nn
 from vibench.engine.api import Method, StepState, two_stream_embed
 from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
-from vibench_methods.layers.backbones import init_info, resnet, resnet_dim, resnet_stem
+from vibench_methods.layers.backbones import Weights, init_info, resnet, resnet_dim, resnet_stem
 from vibench_methods.layers.bnneck import BNNeck
 from vibench_methods.layers.gem import GeM
 from vibench_methods.layers.resnet_parts import with_nonlocal
@@ -56,7 +56,7 @@ class AGWNet(nn.Module):
         non_local: tuple[int, int, int, int] | list[int] = (0, 2, 3, 0),
         nl_inner: str | int = "half",
         gem_p: float = 3.0,
-        weights: str | Path | None = None,
+        weights: Weights = None,
     ) -> None:
         super().__init__()
         if len(non_local) != 4:
@@ -103,7 +103,7 @@ class AGW(Method):
 
     def build_model(self, num_classes: int) -> nn.Module:
         m = self.config.model
-        return AGWNet(num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.weights,
+        return AGWNet(num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.pretrained,
                       non_local=m.non_local, nl_inner=m.nl_inner, gem_p=m.gem_p)
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: StepState) -> dict[str, torch.Tensor]:

@@ -31,7 +31,7 @@ from vibench.engine.api import Method, StepState, two_stream_embed
 from vibench.engine.schema import Section, option, to_dict
 from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
-from vibench_methods.layers.backbones import init_info, resnet
+from vibench_methods.layers.backbones import Weights, init_info, resnet
 from vibench_methods.layers.bnneck import BNNeck
 from vibench_methods.layers.gem import GeM
 from vibench_methods.layers.pesam import PESAM
@@ -113,7 +113,7 @@ class AMINetNet(nn.Module):
         num_classes: int,
         backbone: str = "resnet50",
         last_stride: int = 1,
-        weights: str | Path | None = None,
+        weights: Weights = None,
         gem_p: float = 3.0,
         upper_ratio: float = 0.5,
         part_size: tuple[int, int] | None = None,
@@ -204,7 +204,7 @@ class AMINet(Method):
     def build_model(self, num_classes: int) -> nn.Module:
         m, a = self.config.model, self.config.aminet
         return AMINetNet(
-            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.weights, gem_p=m.gem_p,
+            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.pretrained, gem_p=m.gem_p,
             upper_ratio=a.upper_ratio, part_size=a.part_size, non_local=list(m.non_local), nl_inner=m.nl_inner,
             pesam=to_dict(a.pesam), mmd=to_dict(a.mmd), inter_pairing=a.inter_pairing,
         )

@@ -308,8 +308,8 @@ def mixed_distance(
 
 def _resnet_trunk(m: ResNetModel) -> nn.Module:
     """The shared torchvision ResNet (``model.backbone``, ``model.last_stride``, ``model.weights``)."""
-    net = resnet(m.backbone, last_stride=m.last_stride, weights=m.weights)
-    net.init_info = {"backbone": m.backbone, **init_info(m.weights)}
+    net = resnet(m.backbone, last_stride=m.last_stride, weights=m.pretrained)
+    net.init_info = {"backbone": m.backbone, **init_info(m.pretrained)}
     return net
 
 

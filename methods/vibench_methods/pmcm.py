@@ -28,7 +28,7 @@ from vibench.engine.api import Method, StepState, two_stream_embed
 from vibench.engine.schema import Section, option, to_dict
 from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
-from vibench_methods.layers.backbones import init_info, resnet
+from vibench_methods.layers.backbones import Weights, init_info, resnet
 from vibench_methods.layers.bnneck import BNNeck
 from vibench_methods.layers.gem import GeM
 from vibench_methods.layers.part_pool import PartPool, PartWiseMAM
@@ -87,7 +87,7 @@ class PMCMNet(nn.Module):
         num_classes: int,
         backbone: str = "resnet50",
         last_stride: int = 1,
-        weights: str | Path | None = None,
+        weights: Weights = None,
         parts: int = 4,
         mam_after: list[int] | tuple[int, ...] = (3, 4),
         mam_reduction: int = 16,
@@ -160,7 +160,7 @@ class PMCM(Method):
     def build_model(self, num_classes: int) -> nn.Module:
         m, s = self.config.model, self.config.pmcm
         return PMCMNet(
-            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.weights, parts=s.parts,
+            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.pretrained, parts=s.parts,
             mam_after=list(s.mam_after), mam_reduction=s.mam_reduction, pool=s.pool, s2s_dim=s.s2s_dim,
             memory_momentum=s.memory_momentum, mixed_stem=s.mixed_stem,
         )

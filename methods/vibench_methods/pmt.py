@@ -32,7 +32,7 @@ from torch import nn
 from vibench.engine.api import Method, Stage, StepState
 from vibench.engine.schema import Problem, Section, option
 from vibench.engine.sections import MethodConfig
-from vibench_methods.layers.backbones import init_info, vit
+from vibench_methods.layers.backbones import Weights, init_info, vit
 from vibench_methods.layers.bnneck import BNNeck
 from vibench_methods.losses.pmt import discriminative_center_loss, modality_shared_enhancement_loss
 from vibench_methods.losses.triplet import batch_hard_triplet
@@ -85,7 +85,7 @@ class PMTNet(nn.Module):
         drop_rate: float = 0.03,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.1,
-        weights: str | Path | None = None,
+        weights: Weights = None,
     ) -> None:
         super().__init__()
         self.backbone = vit(size, img_size=img_size, patch_size=patch_size, stride=stride, drop_rate=drop_rate,
@@ -120,7 +120,7 @@ class PMT(Method):
         m = self.config.model
         return PMTNet(num_classes, size=m.size, img_size=self.config.input.size, patch_size=m.patch_size,
                       stride=m.stride, drop_rate=m.drop_rate, attn_drop_rate=m.attn_drop_rate,
-                      drop_path_rate=m.drop_path_rate, weights=m.weights)
+                      drop_path_rate=m.drop_path_rate, weights=m.pretrained)
 
     @property
     def pl_epochs(self) -> int:

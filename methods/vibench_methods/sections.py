@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
+from vibench.engine.pretrained import BackboneInit
 from vibench.engine.schema import Problem, Section, option
 
 ResNetName = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet_micro"]
@@ -15,12 +16,12 @@ ViTName = Literal["vit_base", "vit_small", "vit_tiny", "vit_micro"]
 
 
 @dataclass(frozen=True)
-class ResNetModel(Section):
-    """A torchvision/timm ResNet: name, last stride, local ImageNet weights file (null = random)."""
+class ResNetModel(BackboneInit):
+    """A torchvision/timm ResNet: name, last stride, and its initialisation (``init``, ``weights``:
+    :class:`vibench.engine.pretrained.BackboneInit`)."""
 
     backbone: ResNetName = "resnet50"
     last_stride: Literal[1, 2] = 1
-    weights: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,11 @@ class NonLocalResNetModel(GeMResNetModel):
 
 
 @dataclass(frozen=True)
-class ViTModel(Section):
-    """A timm ViT with an overlapping patch embedding (kernel `patch_size`, stride `stride`)."""
+class ViTModel(BackboneInit):
+    """A timm ViT with an overlapping patch embedding (kernel `patch_size`, stride `stride`),
+    initialised per ``init`` / ``weights`` (:class:`vibench.engine.pretrained.BackboneInit`)."""
 
+    arch_field = "size"
     moved = {"img_size": "the image size is input.size (the model reads it from there)"}
 
     size: ViTName = "vit_base"
@@ -51,7 +54,6 @@ class ViTModel(Section):
     drop_rate: float = option(0.03, ge=0, lt=1)
     attn_drop_rate: float = option(0.0, ge=0, lt=1)
     drop_path_rate: float = option(0.1, ge=0, lt=1)
-    weights: str | None = None
 
     def size_problems(self, size: tuple[int, int]) -> Iterable[Problem]:
         """input.size against the patch grid: each side at least one patch; with

@@ -44,7 +44,7 @@ from vibench.engine.api import Method, StepState, two_stream_embed
 from vibench.engine.schema import Problem, Section, option, to_dict
 from vibench.engine.sections import MethodConfig
 from vibench.errors import VibenchError
-from vibench_methods.layers.backbones import init_info, resnet
+from vibench_methods.layers.backbones import Weights, init_info, resnet
 from vibench_methods.layers.bnneck import BNNeck
 from vibench_methods.layers.gem import GeM
 from vibench_methods.layers.modality_transfer import ModalityFeatureTransfer
@@ -118,7 +118,7 @@ class TMPANet(nn.Module):
         num_classes: int,
         backbone: str = "resnet50",
         last_stride: int = 1,
-        weights: str | Path | None = None,
+        weights: Weights = None,
         gem_p: float = 3.0,
         split_stage: int = 2,
         share_specific_conv: bool = False,
@@ -208,7 +208,7 @@ class TMPA(Method):
     def build_model(self, num_classes: int) -> nn.Module:
         m, t = self.config.model, self.config.tmpa
         return TMPANet(
-            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.weights, gem_p=m.gem_p,
+            num_classes, backbone=m.backbone, last_stride=m.last_stride, weights=m.pretrained, gem_p=m.gem_p,
             split_stage=t.split_stage, share_specific_conv=t.share_specific_conv, mft=to_dict(t.mft),
             lambda2=t.lambda2, lambda3=t.lambda3, same_init=t.same_init,
         )

@@ -14,6 +14,7 @@ import click
 import torch
 
 from vibench.engine.config import load_config
+from vibench.engine.pretrained import without_weights
 from vibench.engine.latency import NUM_CLASSES, measure_latency, paper_parameter_counts
 from vibench.engine.trainer import resolve_device
 from vibench.errors import VibenchError, unknown_name
@@ -68,8 +69,7 @@ def method_table(*, latency: bool = False, device: str = "auto") -> list[dict]:
 
 def _paper_latency(name: str, device: str) -> dict:
     cfg = load_config(name, "paper", dataset="sysu")
-    if isinstance(cfg.get("model"), dict):
-        cfg["model"]["weights"] = None
+    without_weights(cfg)  # counted/timed only: no weight file needed
     method = get_method_class(name)(cfg, "sysu")
     torch.manual_seed(0)
     model = method.build_model(NUM_CLASSES["sysu"])
@@ -91,8 +91,12 @@ def _paper_latency(name: str, device: str) -> dict:
 @click.option("--split", type=int, default=None, help="One training split (RegDB 1..10); default: all.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", type=click.Choice(["never", "missing", "always"]), default="missing", show_default=True)
+@click.option("--weights", "weights", multiple=True, metavar="BACKBONE=PATH",
+              help="Weight file for the backbone BACKBONE (as `vibench run --weights`).")
+@click.option("--allow-random-init", is_flag=True, help="Let a paper config train from random initialisation (recorded).")
 def train_cmd(method_name: str, dataset: str, root: Path | None, scale: str, config: str, overrides: tuple[str, ...],
-              device: str, out: Path, protocol_expr: str | None, split: int | None, seed: int, overwrite: str) -> None:
+              device: str, out: Path, protocol_expr: str | None, split: int | None, seed: int, overwrite: str,
+              weights: tuple[str, ...], allow_random_init: bool) -> None:
     """Train METHOD on DATASET, extract features and evaluate every protocol and trial.
 
     The same pipeline as `vibench run` for one method and dataset (one cell, or one per RegDB
@@ -108,7 +112,8 @@ def train_cmd(method_name: str, dataset: str, root: Path | None, scale: str, con
     opts = RunOptions(methods=method_name, protocols=",".join(s.name for s in specs), config=config,
                       overrides=tuple(overrides), seeds=(seed,), device=device, out=out, overwrite=overwrite,
                       synthetic_scale=scale, data_roots=(f"{dataset}={root}",) if root is not None else (),
-                      regdb_splits=(split,) if split is not None and dataset == "regdb" else None)
+                      regdb_splits=(split,) if split is not None and dataset == "regdb" else None,
+                      weights=tuple(weights), allow_random_init=allow_random_init)
     code = run_matrix(opts)
     if code:
         sys.exit(code)

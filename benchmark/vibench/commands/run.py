@@ -29,6 +29,15 @@ def _split_csv(value: str | None) -> list[str]:
 @click.option("--data-root", "data_roots", multiple=True, help="DIR holding SYSU-MM01/, RegDB/, LLCM/, or NAME=PATH; repeatable. Default: built-in synthetic data.")
 @click.option("--config", default=None, help="Method config: tiny | paper (default: the suite's, else tiny).")
 @click.option("--set", "overrides", multiple=True, help="Config override key.sub=value (repeatable).")
+@click.option("--weights", "weights", multiple=True, metavar="BACKBONE=PATH",
+              help="Weight file for the methods whose backbone is BACKBONE (model.backbone / model.size), "
+                   "e.g. resnet50=/w/resnet50-0676ba61.pth vit_base=/w/jx_vit_base_p16_224-80ecf9dd.pth; repeatable. "
+                   "Checked against the known sha256 under model.init: imagenet.")
+@click.option("--weights-dir", "weights_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder holding the ImageNet files under their published names (used for every model.init: imagenet "
+                   "backbone; default: the torch hub cache $TORCH_HOME/hub/checkpoints, fetched on first use).")
+@click.option("--allow-random-init", is_flag=True,
+              help="Let paper configs train from random initialisation (refused otherwise; recorded in the results).")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated training seeds.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True, help="Result store directory.")

@@ -185,10 +185,15 @@ _RETIRED_TOP_LEVEL = ("latency", "seed_offset", "guesses")
 def upgrade_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """A config stored by an earlier vibench (e.g. in a model.pt) in today's form: the retired keys
     dropped, ``test.size`` and ``model.img_size`` folded into ``input.size`` (refused when they
-    disagree with it, since the old code then trained and tested at different sizes)."""
+    disagree with it, since the old code then trained and tested at different sizes), and
+    ``model.init`` stated (``file`` where ``model.weights`` was set, else ``random``)."""
     out = copy.deepcopy(dict(cfg))
     for key in _RETIRED_TOP_LEVEL:
         out.pop(key, None)
+    model = out.get("model")
+    if isinstance(model, dict) and "init" not in model and ("backbone" in model or "size" in model):
+        # before model.init, a weights path meant "load this file" and null meant random
+        model["init"] = "file" if model.get("weights") else "random"
     size = (out.get("input") or {}).get("size")
     for section, key in (("test", "size"), ("model", "img_size")):
         block = out.get(section)

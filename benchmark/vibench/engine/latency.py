@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from vibench.engine.api import Method
 from vibench.engine.config import load_config
+from vibench.engine.pretrained import without_weights
 from vibench.engine.sections import input_settings
 from vibench.registry import get_method_class
 
@@ -162,8 +163,7 @@ def paper_parameter_counts(method_name: str, datasets: tuple[str, ...] = ("sysu"
     effective: dict[str, int] = {}
     for ds in datasets:
         cfg = load_config(method_name, "paper", dataset=ds)
-        if isinstance(cfg.get("model"), dict):
-            cfg["model"]["weights"] = None
+        without_weights(cfg)  # counted/timed only: no weight file needed
         method = cls(cfg, ds)
         with torch.device("meta"):
             model = method.build_model(NUM_CLASSES[ds])

@@ -31,6 +31,8 @@ class CellPlan:
     overrides: tuple[str, ...] = field(default=())
     #: also evaluate the freshly initialised model (same seed) as a learnability reference
     untrained_reference: bool = False
+    #: --allow-random-init: a paper config may train from random weights (recorded in the spec)
+    allow_random_init: bool = False
 
     @property
     def protocol_names(self) -> list[str]:
@@ -42,22 +44,31 @@ class CellPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.cell.to_dict(), "protocols": {n: list(t) for n, t in self.protocols},
                 "config": self.config, "overrides": list(self.overrides),
-                "untrained_reference": self.untrained_reference}
+                "untrained_reference": self.untrained_reference, "allow_random_init": self.allow_random_init}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellPlan":
         return cls(Cell.from_dict(d["cell"]), tuple((n, tuple(t)) for n, t in d["protocols"].items()),
-                   d["config"], tuple(d.get("overrides", ())), bool(d.get("untrained_reference", False)))
+                   d["config"], tuple(d.get("overrides", ())), bool(d.get("untrained_reference", False)),
+                   bool(d.get("allow_random_init", False)))
 
 
 class Identify:
     """The identity parts of a cell that need loading: the resolved config's hash per (method,
-    dataset) and the data-source id per dataset, each computed once per planning."""
+    dataset) and the data-source id per dataset, each computed once per planning. `weights`
+    (vibench.runner.weights.WeightChoices) adds the ``model.weights`` override of the cells whose
+    backbone was given a file."""
 
-    def __init__(self, config: str, overrides: Sequence[str], data: DataSources) -> None:
-        self.config, self.overrides, self.data = config, tuple(overrides), data
+    def __init__(self, config: str, overrides: Sequence[str], data: DataSources, weights: Any = None) -> None:
+        self.config, self.overrides, self.data, self.weights = config, tuple(overrides), data, weights
         self._hashes: dict[tuple[str, str], str] = {}
+        self._overrides: dict[tuple[str, str], tuple[str, ...]] = {}
         self._data: dict[str, str] = {}
+        self.backbones: set[str] = set()
+
+    def overrides_for(self, method: str, dataset: str) -> tuple[str, ...]:
+        """The overrides a (method, dataset) cell runs with: the request's plus its weight file's."""
+        return self._overrides.get((method, dataset), self.overrides)
 
     def cell(self, method: str, dataset: str, variant: str, split: int, seed: int) -> Cell:
         # lazy: runtime imports torch; spawned workers import this module before sizing OpenMP
@@ -66,6 +77,13 @@ class Identify:
         key = (method, dataset)
         if key not in self._hashes:
             cfg = load_method_config(method, self.config, dataset, self.overrides)
+            model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
+            if model.get("backbone") or model.get("size"):
+                self.backbones.add(str(model.get("backbone") or model.get("size")))
+            extra = self.weights.overrides_for(cfg) if self.weights else ()
+            if extra:
+                cfg = load_method_config(method, self.config, dataset, self.overrides + extra)
+            self._overrides[key] = self.overrides + tuple(extra)
             self._hashes[key] = stable_hash(cfg)
         if dataset not in self._data:
             self._data[dataset] = self.data.identity(dataset)
@@ -84,15 +102,19 @@ def plan_cells(
     regdb_splits: Sequence[int] | None = None,
     untrained_reference: bool = False,
     data: DataSources | None = None,
+    weights: Any = None,
+    allow_random_init: bool = False,
 ) -> list[CellPlan]:
     """Expand methods x protocols x seeds into cells.
 
     `protocols` are ProtocolSpec objects (evaluation or training kind). `max_trials` keeps the
     first N gallery trials of SYSU/LLCM protocols; `regdb_splits` restricts RegDB's split cells.
     Each cell's identity is complete: the config is resolved (and validated) and the data source
-    identified (`data`, default: the built-in synthetic data) before anything runs.
+    identified (`data`, default: the built-in synthetic data) before anything runs. `weights`
+    (vibench.runner.weights.WeightChoices) gives backbones their files; `allow_random_init` lets
+    paper configs train from random weights.
     """
-    ident = Identify(config, overrides, data or DataSources())
+    ident = Identify(config, overrides, data or DataSources(), weights)
     wanted: dict[Cell, dict[str, tuple[int, ...]]] = {}
 
     def add(cell: Cell, name: str, trials: tuple[int, ...]) -> None:
@@ -118,7 +140,10 @@ def plan_cells(
                         if max_trials is not None:
                             trials = trials[:max_trials]
                         add(ident.cell(method, target.dataset, variant, 0, seed), target.name, trials)
+    if weights:
+        weights.check_used(ident.backbones)
     return [
-        CellPlan(cell, tuple(sorted(protos.items())), config, tuple(overrides), untrained_reference)
+        CellPlan(cell, tuple(sorted(protos.items())), config, ident.overrides_for(cell.method, cell.dataset),
+                 untrained_reference, allow_random_init)
         for cell, protos in sorted(wanted.items())
     ]

@@ -30,6 +30,7 @@ from vibench.provenance import provenance
 from vibench.runner import runtime
 from vibench.runner.cells import STANDARD, CellPlan
 from vibench.runner.datasources import DataSources
+from vibench.runner.weights import planned_init
 from vibench.store import (
     SCHEMA_VERSION,
     CellDir,
@@ -168,6 +169,7 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
     test_records = index.test(cell.split)
     cfg = runtime.load_method_config(cell.method, plan.config, cell.dataset, plan.overrides)
     _check_identity(plan, cfg, data.identity(cell.dataset, index))
+    init = planned_init(cell.method, plan.config, cfg, plan.overrides, plan.allow_random_init)
     timings["data_s"] = time.perf_counter() - t0
 
     specs = {name: get_protocol(name) for name, _ in plan.protocols}
@@ -180,6 +182,7 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
         "overrides": list(plan.overrides),
         "config": cfg,
         "config_hash": cell.config_hash,
+        "init": init,
         "data": {**data.describe(cell.dataset), "dataset": cell.dataset, "root": str(root),
                  "manifest_hash": index.manifest_hash(), "num_train": len(train_records), "num_test": len(test_records)},
         "variant": cell.variant,

@@ -20,6 +20,7 @@ from vibench.runner.datasources import DataSources
 from vibench.runner.runtime import load_method_config
 from vibench.runner.suites import get_suite
 from vibench.runner.threads import configure_torch, threads_per_job
+from vibench.runner.weights import WeightChoices, planned_init
 
 
 @dataclass
@@ -46,6 +47,10 @@ class RunOptions:
     untrained_reference: bool = False
     jobs: int = 1
     threads: int | None = None
+    #: --weights NAME=PATH items, --weights-dir, --allow-random-init (vibench.runner.weights)
+    weights: tuple[str, ...] = ()
+    weights_dir: str | None = None
+    allow_random_init: bool = False
 
     @classmethod
     def for_suite(cls, name: str, **kw: Any) -> "RunOptions":
@@ -97,6 +102,9 @@ class RunOptions:
                                "runs one cell per GPU, and the slurm executor one job per cell")
         if o.get("untrained_reference") is not None:
             opts.untrained_reference = bool(o["untrained_reference"])
+        opts.weights = tuple(o.get("weights") or ())
+        opts.weights_dir = o.get("weights_dir")
+        opts.allow_random_init = bool(o.get("allow_random_init"))
         return opts
 
 
@@ -119,18 +127,23 @@ def plan(opts: RunOptions) -> list[CellPlan]:
     specs = resolve_protocols(opts.protocols)
     return plan_cells(methods, specs, seeds=opts.seeds, config=opts.config, overrides=opts.overrides,
                       max_trials=opts.max_trials, regdb_splits=opts.regdb_splits,
-                      untrained_reference=opts.untrained_reference, data=data_sources(opts))
+                      untrained_reference=opts.untrained_reference, data=data_sources(opts),
+                      weights=WeightChoices.parse(opts.weights, opts.weights_dir),
+                      allow_random_init=opts.allow_random_init)
 
 
-def validate_configs(plans: list[CellPlan]) -> None:
+def validate_configs(plans: list[CellPlan], *, locate: bool = True) -> None:
     """Resolve and validate every planned cell's config before the first cell starts, so a bad
-    key or value (in the file or a --set) stops the run with nothing computed."""
+    key or value (in the file or a --set), a paper config left at random initialisation, or a
+    weight file that is missing or damaged (`locate`: look for the files) stops the run with
+    nothing computed."""
     seen = set()
     for p in plans:
         key = (p.cell.method, p.config, p.cell.dataset, tuple(p.overrides))
         if key not in seen:
             seen.add(key)
-            load_method_config(*key)
+            planned_init(p.cell.method, p.config, load_method_config(*key), p.overrides, p.allow_random_init,
+                         locate=locate)
 
 
 def run_matrix(opts: RunOptions) -> int:
@@ -139,7 +152,7 @@ def run_matrix(opts: RunOptions) -> int:
     plans = plan(opts)
     if not plans:
         raise VibenchError("the selection is empty: no method x protocol cell to run")
-    validate_configs(plans)
+    validate_configs(plans, locate=not opts.dry_run)
     _print_plan(opts, plans)
     if opts.dry_run:
         return 0

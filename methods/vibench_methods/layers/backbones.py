@@ -5,9 +5,11 @@
 * :func:`vit` — timm ``VisionTransformer`` with an overlapping patch embedding (kernel = patch,
   stride < patch: PMT's 16/12 at 256x128 gives 21 x 10 = 210 tokens + CLS).
 
-ImageNet weights load only from a local file named in the config (``model.weights``) with
-``torch.load(weights_only=True)``; nothing downloads. Without a file the backbone is randomly
-initialised. Either way :func:`init_info` describes it and the engine stores that in results.
+Initialisation follows the config's ``model.init`` / ``model.weights``
+(:class:`vibench.engine.pretrained.InitSpec`): ``imagenet`` loads the known ImageNet file of the
+backbone (torch hub cache, fetched once, sha256-checked), ``file`` a local state dict, ``random``
+nothing. Files are read with ``torch.load(weights_only=True)``. :func:`init_info` describes the
+initialisation (kind, name, file, sha256) and the engine stores that with the results.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from timm.models.resnet import BasicBlock, ResNet
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from vibench.engine.pretrained import InitSpec, resolve_init
 from vibench.errors import VibenchError, unknown_name
-from vibench.io import sha256_file
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet_micro")
 
@@ -43,19 +45,46 @@ VIT_SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-def init_info(weights: str | Path | None) -> dict[str, Any]:
-    """How a backbone was initialised: {"kind": "random"} or {"kind": "file", "path", "sha256"}."""
-    if not weights:
-        return {"kind": "random"}
-    path = Path(weights).expanduser()
-    return {"kind": "file", "path": str(path), "sha256": sha256_file(path)}
+#: what the builders accept as `weights`: a config's InitSpec, a local file path, or None (random)
+Weights = InitSpec | str | Path | None
+
+
+def init_info(weights: Weights, arch: str = "") -> dict[str, Any]:
+    """How a backbone was initialised (:func:`vibench.engine.pretrained.resolve_init`):
+    {"kind": "random", ...}, {"kind": "file", "file", "sha256", ...} or {"kind": "imagenet",
+    "name", "file", "sha256", ...}. A bare path counts as ``file``, None as ``random``."""
+    return resolve_init(_as_spec(weights, arch))
+
+
+def _as_spec(weights: Weights, arch: str) -> InitSpec:
+    if isinstance(weights, InitSpec):
+        return weights
+    return InitSpec("file", arch, str(weights)) if weights else InitSpec("random", arch)
+
+
+def _weights_file(weights: Weights, arch: str) -> Path | None:
+    """The verified file to load for `weights` (None for random initialisation)."""
+    record = init_info(weights, arch)
+    return Path(record["file"]) if "file" in record else None
+
+
+@functools.lru_cache(maxsize=1)
+def _read_cached(path: str, size: int, mtime_ns: int) -> dict[str, torch.Tensor]:
+    return _read(Path(path))
 
 
 def read_state_dict(weights: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a local file (weights_only); unwraps {"state_dict": ...} / {"model": ...}."""
+    """A state dict from a local file (weights_only); unwraps {"state_dict": ...} / {"model": ...}.
+    The last file read is kept (a method building several copies of a backbone reads it once);
+    callers get their own dict over the shared, read-only-by-convention tensors."""
     path = Path(weights).expanduser()
     if not path.is_file():
         raise VibenchError(f"backbone weights file {path} does not exist (model.weights must be a local file path)")
+    st = path.stat()
+    return dict(_read_cached(str(path.resolve()), st.st_size, st.st_mtime_ns))
+
+
+def _read(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -79,8 +108,9 @@ def _load_into(module: nn.Module, state: Mapping[str, torch.Tensor], ignore: tup
         )
 
 
-def resnet(name: str = "resnet50", *, last_stride: int = 1, weights: str | Path | None = None) -> nn.Module:
-    """A torchvision ResNet (fc kept but unused) with layer4's stride set to `last_stride`."""
+def resnet(name: str = "resnet50", *, last_stride: int = 1, weights: Weights = None) -> nn.Module:
+    """A torchvision ResNet (fc kept but unused) with layer4's stride set to `last_stride`,
+    initialised per `weights` (an InitSpec from the config, a local file, or None = random)."""
     if name not in RESNETS:
         raise unknown_name("backbone", name, RESNETS)
     if last_stride not in (1, 2):
@@ -90,8 +120,9 @@ def resnet(name: str = "resnet50", *, last_stride: int = 1, weights: str | Path 
         net = ResNet(BasicBlock, list(spec["layers"]), num_classes=0, channels=spec["channels"], stem_width=spec["stem_width"])
     else:
         net = getattr(torchvision.models, name)(weights=None)
-    if weights:
-        _load_into(net, read_state_dict(weights), ("fc.",), str(weights))
+    path = _weights_file(weights, name)
+    if path is not None:
+        _load_into(net, read_state_dict(path), ("fc.",), str(path))
     if last_stride == 1:
         block = net.layer4[0]
         # Bottleneck strides in conv2, BasicBlock in conv1 (torchvision and timm layouts)
@@ -147,7 +178,7 @@ def vit(
     drop_rate: float = 0.0,
     attn_drop_rate: float = 0.0,
     drop_path_rate: float = 0.1,
-    weights: str | Path | None = None,
+    weights: Weights = None,
     **overrides: Any,
 ) -> VisionTransformer:
     """A timm VisionTransformer without head (num_classes=0) and with overlapping patches.
@@ -155,8 +186,10 @@ def vit(
     `drop_rate` is the dropout after the position embedding and inside attention/MLP outputs
     (TransReID/PMT's ``drop_rate``); `drop_path_rate` the stochastic depth of the last block.
 
-    With `weights` (a local timm/jx ViT checkpoint at any resolution), the position embedding is
-    resampled bilinearly to the new grid (PMT resizes 14x14 -> 21x10).
+    With weights (`weights`: an InitSpec from the config or a local timm/jx ViT checkpoint at any
+    resolution), the classifier head is dropped and the position embedding is resampled to the new
+    grid bilinearly, without antialiasing, as PMT/TransReID's ``resize_pos_embed`` does
+    (``F.interpolate(mode="bilinear")``, 14x14 -> 21x10 at 256x128 with stride 12).
     """
     if size not in VIT_SIZES:
         raise unknown_name("ViT size", size, VIT_SIZES)
@@ -167,13 +200,15 @@ def vit(
         drop_path_rate=drop_path_rate,
         embed_layer=functools.partial(OverlapPatchEmbed, stride=stride), **arch,
     )
-    if weights:
-        state = read_state_dict(weights)
+    path = _weights_file(weights, size)
+    if path is not None:
+        state = read_state_dict(path)
         pe = state.get("pos_embed")
         if pe is not None and pe.shape != net.pos_embed.shape:
             old = int(round((pe.shape[1] - 1) ** 0.5))
             state["pos_embed"] = resample_abs_pos_embed(
-                pe, new_size=list(net.patch_embed.grid_size), old_size=[old, old], num_prefix_tokens=1
+                pe, new_size=list(net.patch_embed.grid_size), old_size=[old, old], num_prefix_tokens=1,
+                interpolation="bilinear", antialias=False,
             )
-        _load_into(net, state, ("head.", "fc_norm.", "pre_logits."), str(weights))
+        _load_into(net, state, ("head.", "fc_norm.", "pre_logits."), str(path))
     return net
