@@ -111,7 +111,9 @@ def test_schema_defaults_reproduce_the_previously_resolved_configs():
     written by the previous load_config for every shipped config x dataset), completed with the
     schema's defaults, equal today's resolved configs value for value and hash for hash. Every
     value the old dict held is kept, except test.size, which equalled input.size everywhere and
-    is now input.size alone (docs/training.md)."""
+    is now input.size alone (docs/training.md), and model.init: the v1 paper configs' null
+    weights meant random initialisation, which the paper configs now replace with imagenet
+    (docs/training.md, "Backbone initialisation")."""
     before = json.loads(BEFORE.read_text())
     assert len(before) == 48
 
@@ -126,6 +128,10 @@ def test_schema_defaults_reproduce_the_previously_resolved_configs():
         method, config, dataset = key.split("|")
         now = load_config(method, config, dataset=dataset)
         completed = get_method_class(method).resolve_config(upgrade_config(rec["config"]), key)
+        assert completed["model"]["init"] == "random" and not rec["config"]["model"].get("weights")
+        if config == "paper":
+            assert now["model"]["init"] == "imagenet", key
+            now = {**now, "model": {**now["model"], "init": "random"}}
         assert completed == now, key
         assert config_hash(completed) == config_hash(now)
         flat = dict(leaves(now))

@@ -22,7 +22,8 @@ PAPER = {
 
 
 def _count(name: str, config: str, dataset: str, classes: int, overrides=()) -> tuple[int, int]:
-    cfg = load_config(name, config, dataset=dataset, overrides=list(overrides))
+    init = ["model.init=random"] if config == "paper" else []  # counted only: no ImageNet file needed
+    cfg = load_config(name, config, dataset=dataset, overrides=init + list(overrides))
     method = get_method_class(name)(cfg, dataset)
     c = count_parameters(method.build_model(classes), method, tuple(cfg["input"]["size"]))
     return c["registered"], c["effective"]

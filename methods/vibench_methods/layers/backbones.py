@@ -52,8 +52,12 @@ Weights = InitSpec | str | Path | None
 def init_info(weights: Weights, arch: str = "") -> dict[str, Any]:
     """How a backbone was initialised (:func:`vibench.engine.pretrained.resolve_init`):
     {"kind": "random", ...}, {"kind": "file", "file", "sha256", ...} or {"kind": "imagenet",
-    "name", "file", "sha256", ...}. A bare path counts as ``file``, None as ``random``."""
-    return resolve_init(_as_spec(weights, arch))
+    "name", "file", "sha256", ...}. A bare path counts as ``file``, None as ``random``. On the
+    meta device nothing is loaded: the record says so and names no file."""
+    spec = _as_spec(weights, arch)
+    if torch.get_default_device().type == "meta" and spec.kind != "random":
+        return {"kind": spec.kind, "arch": spec.arch, "loaded": False, "why": "built on the meta device"}
+    return resolve_init(spec)
 
 
 def _as_spec(weights: Weights, arch: str) -> InitSpec:
@@ -63,7 +67,10 @@ def _as_spec(weights: Weights, arch: str) -> InitSpec:
 
 
 def _weights_file(weights: Weights, arch: str) -> Path | None:
-    """The verified file to load for `weights` (None for random initialisation)."""
+    """The verified file to load for `weights` (None for random initialisation, and on the meta
+    device, where a model is built only to be counted and holds no values to load into)."""
+    if torch.get_default_device().type == "meta":
+        return None
     record = init_info(weights, arch)
     return Path(record["file"]) if "file" in record else None
 
