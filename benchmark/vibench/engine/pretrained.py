@@ -295,12 +295,14 @@ def check_random_init(method: str, config: str, source: str, cfg: Mapping[str, A
     if allow:
         return "--allow-random-init"
     entry = KNOWN_WEIGHTS.get(spec.arch)
-    expected = (f"{entry.name}: file {entry.file}, sha256 {entry.expected}" if entry else
-                f"a weight file for {spec.arch} (model.init: file, model.weights: PATH)")
-    how = (f"set model.init: imagenet in the config, then {_where_to_put(entry)}" if entry else
-           "set model.init: file and model.weights: PATH")
+    if entry is not None:
+        need = (f"the paper starts from ImageNet weights: {entry.name}, file {entry.file} (sha256 {entry.expected}). "
+                f"To provide them, set model.init: imagenet in the config, then {_where_to_put(entry)}")
+    else:
+        need = (f"the paper starts from pretrained weights and no ImageNet file is known for backbone {spec.arch}. "
+                "To provide one, set model.init: file and model.weights: PATH")
     raise VibenchError(
-        f"{method}: the paper config {source} ({config}) would train from random initialisation, but the paper "
-        f"starts from ImageNet weights ({expected}). To provide them, {how}. To train from random weights "
-        "anyway, pass --allow-random-init or --set model.init=random (the choice is recorded with the results)."
+        f"{method}: the paper config {source} would train from random initialisation, but {need}. To train "
+        "from random weights anyway, pass --allow-random-init or --set model.init=random (the choice is "
+        "recorded with the results)."
     )

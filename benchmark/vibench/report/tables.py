@@ -108,9 +108,14 @@ def flags_text(rerank: Any, reproduced: bool = False, copied: bool = False) -> s
 def provenance_text(a: Aggregate) -> str:
     """One-line provenance of a reproduced number (tooltip)."""
     trials = ",".join(str(t) for t in a.expected)
-    return (f"config: {a.config}; data: {a.data}; commit: {', '.join(a.commits)}; "
+    return (f"config: {a.config}; init: {init_text(a)}; data: {a.data}; commit: {', '.join(a.commits)}; "
             f"hardware: {', '.join(a.hardware)}; seeds: {', '.join(str(s) for s in a.seeds)}; "
             f"{'splits' if a.dataset == 'regdb' else 'trials'}: {trials}")
+
+
+def init_text(a: Aggregate) -> str:
+    """The backbone initialisation(s) of the cells behind a number (spec ``init``)."""
+    return ", ".join(sorted({c.init_label for c in a.sources})) or "not recorded"
 
 
 def provenance_href(a: Aggregate) -> str:
@@ -217,9 +222,9 @@ def conflicts_table(reg: Registry, cfg: ReportConfig) -> DisplayTable:
 
 
 def provenance_table(aggs: list[Aggregate], table_id: str = "provenance") -> DisplayTable:
-    """One row per reproduced result (real or synthetic data): config name and full hash, data
-    source, commits, package versions, hardware, seeds, trials and cells."""
-    header = ["Id", "Method", "Variant", "Protocol", "Config", "Config hash", "Data source",
+    """One row per reproduced result (real or synthetic data): config name and full hash, backbone
+    initialisation, data source, commits, package versions, hardware, seeds, trials and cells."""
+    header = ["Id", "Method", "Variant", "Protocol", "Config", "Config hash", "Init", "Data source",
               "Commit", "Packages", "Hardware", "Seeds", "Trials/splits expected", "Missing",
               "Cells"]
     rows, ids = [], []
@@ -232,7 +237,7 @@ def provenance_table(aggs: list[Aggregate], table_id: str = "provenance") -> Dis
                        if v})
         rows.append([Cell(a.anchor), Cell(a.method, None, "vbm"), Cell(a.variant or ""),
                      Cell(a.protocol), Cell(a.config.split(" ")[0]), Cell(", ".join(hashes)),
-                     Cell(", ".join(sources)), Cell(", ".join(a.commits)), Cell("; ".join(pkgs)),
+                     Cell(init_text(a)), Cell(", ".join(sources)), Cell(", ".join(a.commits)), Cell("; ".join(pkgs)),
                      Cell(", ".join(a.hardware)), Cell(", ".join(map(str, a.seeds))),
                      Cell(",".join(map(str, a.expected))), Cell(miss or ""),
                      Cell(str(len(a.cells)), float(len(a.cells)), "num")])

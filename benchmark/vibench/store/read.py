@@ -74,6 +74,17 @@ class StoredCell:
         return self.identity.data_label
 
     @property
+    def init_label(self) -> str:
+        """How the backbone was initialised: the spec's ``init.label`` (ImageNet name and sha256
+        prefix, a file, random, or random explicitly allowed); for cells stored before the spec
+        held it, the kind model.json recorded."""
+        init = self.spec.get("init")
+        if isinstance(init, dict) and init.get("label"):
+            return str(init["label"])
+        kind = ((self.model or {}).get("init") or {}).get("kind")
+        return str(kind) if kind else "not recorded"
+
+    @property
     def data_kind(self) -> str:
         """'synthetic', 'real' or 'unknown' (spec.json 'data.kind')."""
         return str((self.spec.get("data") or {}).get("kind", "unknown"))
