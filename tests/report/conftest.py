@@ -54,7 +54,8 @@ def write_cell(root: Path, method: str, dataset: str, variant: str, split: int, 
                metrics: dict[str, dict[int, float]], *, data_root: Path, done: bool = True,
                latency_ms: float | None = None, params: int | None = None,
                config_name: str = "tiny", config_hash: str = "c0ffee",
-               manifest_hash: str | None = None, device: str = "Test CPU") -> Path:
+               manifest_hash: str | None = None, device: str = "Test CPU",
+               init: dict | None = None) -> Path:
     """Write one cell directory of the result store in the schema-1 format (read by migration);
     a config other than the default gets its own directory name suffix."""
     cell_id = f"{method}__{dataset}__{variant}__split{split}__seed{seed}"
@@ -77,7 +78,7 @@ def write_cell(root: Path, method: str, dataset: str, variant: str, split: int, 
                           for p, tr in metrics.items()},
             "provenance": {"git": {"commit": "0123456789abcdef0123", "dirty": False},
                            "hardware": {"cpu": "Test CPU", "device": "cpu"}},
-            "device": "cpu"}
+            "device": "cpu", **({"init": init} if init else {})}
     (d / "spec.json").write_text(json.dumps(spec))
     for p, trials in metrics.items():
         (d / "metrics" / f"{p}.json").write_text(json.dumps(
@@ -110,6 +111,9 @@ def _images(data_root: Path) -> tuple[list[str], list[int], list[str], list[int]
 
 
 REAL = "feedface" * 8
+#: the spec "init" record of a cell trained from the ViT-B/16 ImageNet file (vibench.runner.weights)
+IMAGENET_VIT = {"kind": "imagenet", "arch": "vit_base", "name": "timm vit_base_patch16_224.orig_in21k_ft_in1k",
+                "sha256": "80ecf9dd" + "0" * 56, "label": "imagenet (timm vit_base_patch16_224.orig_in21k_ft_in1k, sha256 80ecf9dd)"}
 
 
 def build_store(root: Path, *, method_names: tuple[str, str] = ("bit", "pmt"),
@@ -144,7 +148,7 @@ def build_store(root: Path, *, method_names: tuple[str, str] = ("bit", "pmt"),
                                 {"sysu-all-single": {t: 0.55 for t in sysu}},
                                 data_root=data_root, latency_ms=20.0, params=133_400_000,
                                 config_name="paper", config_hash="beef00",
-                                manifest_hash=REAL, device="Test GPU"))
+                                manifest_hash=REAL, device="Test GPU", init=IMAGENET_VIT))
         for s in range(1, 11):
             write_cell(root, "agw", "regdb", "standard", s, 0, {"regdb-v2t": {s: 0.62}},
                        data_root=data_root, config_name="paper", config_hash="beef00",
