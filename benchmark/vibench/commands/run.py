@@ -30,9 +30,9 @@ def _split_csv(value: str | None) -> list[str]:
 @click.option("--config", default=None, help="Method config: tiny | paper (default: the suite's, else tiny).")
 @click.option("--set", "overrides", multiple=True, help="Config override key.sub=value (repeatable).")
 @click.option("--weights", "weights", multiple=True, metavar="BACKBONE=PATH",
-              help="Weight file for the methods whose backbone is BACKBONE (model.backbone / model.size), "
-                   "e.g. resnet50=/w/resnet50-0676ba61.pth vit_base=/w/jx_vit_base_p16_224-80ecf9dd.pth; repeatable. "
-                   "Checked against the known sha256 under model.init: imagenet.")
+              help="Weight file for the methods whose backbone (model.backbone / model.size) is BACKBONE; "
+                   "repeatable, e.g. --weights resnet50=A.pth --weights vit_base=B.pth. Checked against the "
+                   "known sha256 under model.init: imagenet (docs/training.md, 'Backbone initialisation').")
 @click.option("--weights-dir", "weights_dir", type=click.Path(path_type=Path), default=None,
               help="Folder holding the ImageNet files under their published names (used for every model.init: imagenet "
                    "backbone; default: the torch hub cache $TORCH_HOME/hub/checkpoints, fetched on first use).")
