@@ -84,7 +84,7 @@ def test_stages_freeze_logs_and_reuse(toy, tmp_path):
     assert again.resumed and _same(again.model.state_dict(), final)  # finished: loaded, not retrained
     loaded = load_trained(wd / "model.pt")
     assert _same(loaded.model.state_dict(), final) and loaded.cfg == json.loads(json.dumps(cfg))
-    assert loaded.init == {"backbone": "resnet_micro", "kind": "random"}
+    assert loaded.init == {"backbone": "resnet_micro", "kind": "random", "arch": "resnet_micro"}
     assert loaded.label_map == {1: 0, 2: 1, 3: 2, 4: 3}
     with pytest.raises(VibenchError, match="different"):
         train("agw", _cfg(["loss.id_weight=0.5"]), toy, 0, seed=0, device="cpu", workdir=wd, progress=False)
