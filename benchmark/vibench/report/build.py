@@ -6,11 +6,13 @@ Always written (the repository keeps these in ``reports/``)::
     report.md            status matrix, leaderboards, costs, provenance (real data only)
     paper-tables.md      the papers' tables (reproduced columns from real data only)
     pipeline-check.md    results on synthetic data: trained vs untrained
+    methods.md           the methods' fidelity cards (paper vs implementation, item by item)
     data/*.csv, *.json   every table, and the registry in long form (data/reported.csv)
 
 With ``site=True`` also (``vibench report --site DIR``; binary, never committed)::
 
     index.html           overview: headline leaderboard, reproduction status, pages
+    methods.html         the methods' fidelity cards (also methods.md)
     <page>.html          one page per protocol family (report.yaml ``pages``)
     costs.html, plots.html, paper-tables.html, pipeline-check.html, provenance.html
     plots/*.png, grids/*.jpg
@@ -33,6 +35,7 @@ from vibench.io import write_bytes_atomic, write_text_atomic
 from vibench.provenance import git_state, package_versions
 from vibench.report import grids, plots
 from vibench.report.aggregate import StoreSummary, load_store, model_stats
+from vibench.report.cards import CARDS_PAGE, INTRO as CARDS_INTRO, CardSection, card_sections
 from vibench.report.costs import ParamCounts, latency_table, paper_config_counts, params_table
 from vibench.report.html import Figure, Section, render_page
 from vibench.report.leaderboard import GROUP_TITLES, leaderboard, status_matrix
@@ -230,9 +233,18 @@ def build_report(results: str | Path | None, out_dir: str | Path,
         "Pipeline check (synthetic data)", [*SHOWS, *(f"Does not show: {x}" for x in DOES_NOT_SHOW)],
         [("Trained vs untrained", [pipe]), ("Costs in the pipeline runs", [pipe_costs]),
          ("Provenance", [pipe_prov])]))
+    cards = card_sections(sorted(set(cfg.vibench_methods.values())))
+    for c in cards:
+        if c.table is not None:
+            _export(out, c.table, f"card-{c.method}", numeric=False)
+        else:
+            out.notes.append(f"fidelity card of {c.method} not rendered: {c.error}")
+    _write(out, "methods.md", render_document(
+        "Methods: fidelity cards", [CARDS_INTRO],
+        [(f"{c.method}: {c.summary}", [c.table] if c.table is not None else []) for c in cards]))
     if site:
         _site(out, reg, store, cfg, info, boards, status, params, latency, conflicts, prov,
-              claims, by_paper, tol, pipe, pipe_costs, pipe_prov, counts, plots_enabled)
+              claims, by_paper, tol, pipe, pipe_costs, pipe_prov, counts, plots_enabled, cards)
     return out
 
 
@@ -241,11 +253,11 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
           params: DisplayTable, latency: DisplayTable, conflicts: DisplayTable,
           prov: DisplayTable, claims: DisplayTable, by_paper: dict[str, list[DisplayTable]],
           tol: str, pipe: DisplayTable, pipe_costs: DisplayTable, pipe_prov: DisplayTable,
-          counts: ParamCounts, plots_enabled: bool) -> None:
+          counts: ParamCounts, plots_enabled: bool, cards: list[CardSection]) -> None:
     """The HTML pages, plots, grids and the rankings archive."""
     pages = cfg.site_pages()
     nav = ([("index.html", "Overview")] + [(f"{p}.html", v["title"]) for p, v in pages.items()]
-           + [("costs.html", "Costs"), ("plots.html", "Plots"),
+           + [(CARDS_PAGE, "Methods"), ("costs.html", "Costs"), ("plots.html", "Plots"),
               ("paper-tables.html", "Paper tables"), ("pipeline-check.html", "Pipeline check"),
               ("provenance.html", "Provenance")])
     footer = info.lines()
@@ -296,6 +308,7 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
         Section("Pages", "pages", cards=[
             (f"{p}.html", v["title"], ", ".join(GROUP_TITLES.get(g, g) for g in v["groups"]))
             for p, v in pages.items()] + [
+            (CARDS_PAGE, "Methods", "fidelity cards: each component vs its paper"),
             ("costs.html", "Costs", "parameters (paper configs) and latency with device"),
             ("plots.html", "Plots", "accuracy vs latency and parameters, CMC, retrieval"),
             ("paper-tables.html", "Paper tables", "all 30 tables as published, conflicts"),
@@ -308,6 +321,12 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
         page(f"{pid}.html", v["title"],
              [Section("", tables=[boards[g] for g in v["groups"] if g in boards])],
              intro=[INTRO], vb_switch=bool(store.real))
+    page(CARDS_PAGE, "Methods: fidelity cards",
+         [Section(f"{c.method}", f"method-{c.method}",
+                  paragraphs=[c.summary] + ([c.error] if c.error else []),
+                  bullets=[f"Variant {v}" for v in c.variants],
+                  tables=[c.table] if c.table is not None else []) for c in cards],
+         intro=[CARDS_INTRO])
     page("costs.html", "Costs: parameters and latency",
          [Section("Parameters", "parameters", tables=[params]),
           Section("Latency", "latency-sec", tables=[latency])])
