@@ -49,6 +49,9 @@ def _split_csv(value: str | None) -> list[str]:
               help="CPU: run N cells at once (processes), the compute threads divided among them.")
 @click.option("--threads", type=int, default=None,
               help="Compute threads in all (default: the CPUs this process may use: affinity, cgroup quota, SLURM_CPUS_PER_TASK).")
+@click.option("--eval-every", type=int, default=None,
+              help="Also evaluate every N epochs during training and store the curve (curve.json); "
+                   "results still come from the last epoch (docs/training.md#checkpoint-selection).")
 @click.option("--dry-run", is_flag=True, help="Print the planned cells and exit.")
 def run_cmd(**opts: Any) -> None:
     """Train, extract and evaluate every selected method on every selected protocol.

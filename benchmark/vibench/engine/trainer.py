@@ -176,6 +176,7 @@ def train(
     progress: bool = True,
     max_epochs: int | None = None,
     log: Callable[[str], None] | None = None,
+    on_epoch_end: Callable[["TrainedModel", dict[str, Any]], None] | None = None,
 ) -> TrainedModel:
     """Train `method_name` with the resolved `cfg` on `index.train(split)` (or `train_records`,
     e.g. an imbalance-reduced subset; labels still come from the full split so the classifier
@@ -183,6 +184,11 @@ def train(
 
     `max_epochs` stops after that many epochs in this call (the result has complete=False);
     the next call resumes. Images are read from `root` (default `index.root`).
+
+    `on_epoch_end(model, point)` is called after each epoch's checkpoint with the model so far
+    (complete=False) and ``point = {"stage", "stage_epoch", "epoch"}`` (epoch counted over all
+    stages, from 1); the RNG states are restored after it, so a run with the hook trains the
+    same model as one without (``vibench run --eval-every``).
     """
     dev = resolve_device(device)
     workdir = Path(workdir)
@@ -327,6 +333,13 @@ def train(
             })
             _write_log(workdir, history)
             epochs_run += 1
+            if on_epoch_end is not None:
+                rng = get_rng_state()
+                on_epoch_end(TrainedModel(method, model, cfg, num_classes, label_map, state_path, init, history,
+                                          train_seconds, resumed, False, skipped),
+                             {"stage": stage.name, "stage_epoch": epoch + 1,
+                              "epoch": sum(s.epochs for s in stages[:si]) + epoch + 1})
+                set_rng_state(rng)
         start_epoch = 0
     # all stages done: restore the base trainability and write the final weights
     for n, p in model.named_parameters():

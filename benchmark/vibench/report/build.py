@@ -41,6 +41,7 @@ from vibench.report.html import Figure, Section, render_page
 from vibench.report.leaderboard import GROUP_TITLES, leaderboard, status_matrix
 from vibench.report.markdown import render_document
 from vibench.report.pipeline_check import DOES_NOT_SHOW, SHOWS, pipeline_costs_table, pipeline_table
+from vibench.report.selection import selection_table
 from vibench.report.reported import Registry, ReportConfig, load_registry, load_report_config
 from vibench.report.tables import DisplayTable, claims_table, conflicts_table, paper_table, provenance_table
 
@@ -197,12 +198,16 @@ def build_report(results: str | Path | None, out_dir: str | Path,
     pipe = pipeline_table(store, cfg)
     pipe_costs = pipeline_costs_table([s for s in stats if s["synthetic"]], cfg)
     pipe_prov = provenance_table(store.synthetic, "pipeline-provenance")
+    selection = selection_table([c for c in store.cells if c.data_kind == "real"], cfg)
+    pipe_selection = selection_table([c for c in store.cells if c.data_kind != "real"], cfg,
+                                     "pipeline-selection")
 
     for g, b in boards.items():
         _export(out, b, f"leaderboard-{g}")
     for t, stem in ((status, "status"), (params, "params"), (latency, "latency"),
                     (conflicts, "conflicts"), (prov, "provenance"), (pipe, "pipeline-check"),
-                    (pipe_costs, "pipeline-costs"), (pipe_prov, "pipeline-provenance")):
+                    (pipe_costs, "pipeline-costs"), (pipe_prov, "pipeline-provenance"),
+                    (selection, "selection"), (pipe_selection, "pipeline-selection")):
         _export(out, t, stem)
     for t in ptables:
         _export(out, t, f"paper-{t.id[6:]}", numeric=False)  # the papers' exact text
@@ -222,7 +227,8 @@ def build_report(results: str | Path | None, out_dir: str | Path,
            "✗ beyond (results/reported/report.yaml).")
     md_sections = ([("Reproduction status", [status])]
                    + [("Leaderboards", list(boards.values())),
-                      ("Costs", [params, latency]), ("Provenance", [prov]),
+                      ("Costs", [params, latency]), ("Checkpoint selection", [selection]),
+                      ("Provenance", [prov]),
                       ("Conflicts between papers", [conflicts]),
                       ("Claims outside tables", [claims])])
     _write(out, "report.md", render_document("vibench leaderboards", [INTRO], md_sections))
@@ -232,7 +238,7 @@ def build_report(results: str | Path | None, out_dir: str | Path,
     _write(out, "pipeline-check.md", render_document(
         "Pipeline check (synthetic data)", [*SHOWS, *(f"Does not show: {x}" for x in DOES_NOT_SHOW)],
         [("Trained vs untrained", [pipe]), ("Costs in the pipeline runs", [pipe_costs]),
-         ("Provenance", [pipe_prov])]))
+         ("Checkpoint selection", [pipe_selection]), ("Provenance", [pipe_prov])]))
     cards = card_sections(sorted(set(cfg.vibench_methods.values())))
     for c in cards:
         if c.table is not None:
@@ -244,7 +250,8 @@ def build_report(results: str | Path | None, out_dir: str | Path,
         [(f"{c.method}: {c.summary}", [c.table] if c.table is not None else []) for c in cards]))
     if site:
         _site(out, reg, store, cfg, info, boards, status, params, latency, conflicts, prov,
-              claims, by_paper, tol, pipe, pipe_costs, pipe_prov, counts, plots_enabled, cards)
+              claims, by_paper, tol, pipe, pipe_costs, pipe_prov, counts, plots_enabled, cards,
+              (selection, pipe_selection))
     return out
 
 
@@ -253,7 +260,8 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
           params: DisplayTable, latency: DisplayTable, conflicts: DisplayTable,
           prov: DisplayTable, claims: DisplayTable, by_paper: dict[str, list[DisplayTable]],
           tol: str, pipe: DisplayTable, pipe_costs: DisplayTable, pipe_prov: DisplayTable,
-          counts: ParamCounts, plots_enabled: bool, cards: list[CardSection]) -> None:
+          counts: ParamCounts, plots_enabled: bool, cards: list[CardSection],
+          selections: tuple[DisplayTable, DisplayTable]) -> None:
     """The HTML pages, plots, grids and the rankings archive."""
     pages = cfg.site_pages()
     nav = ([("index.html", "Overview")] + [(f"{p}.html", v["title"]) for p, v in pages.items()]
@@ -305,6 +313,7 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
     page("index.html", "Visible-infrared re-identification: reported and reproduced", [
         Section("", tables=[first]),
         Section("Reproduction status", "status", tables=[status]),
+        Section("Checkpoint selection", "selection-sec", tables=[selections[0]]),
         Section("Pages", "pages", cards=[
             (f"{p}.html", v["title"], ", ".join(GROUP_TITLES.get(g, g) for g in v["groups"]))
             for p, v in pages.items()] + [
@@ -347,6 +356,7 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
         Section("What this does not show", "not-shown", bullets=list(DOES_NOT_SHOW)),
         Section("Trained vs untrained", "trained", tables=[pipe], figures=pipe_figs),
         Section("Costs in the pipeline runs", "costs", tables=[pipe_costs]),
+        Section("Checkpoint selection", "selection-sec", tables=[selections[1]]),
         Section("Provenance", "provenance", tables=[pipe_prov])],
         banner="Every number on this page was computed on synthetic data. None of them is a "
                "reproduction of a paper, and none is ranked or compared with the papers.")

@@ -31,6 +31,9 @@ class CellPlan:
     overrides: tuple[str, ...] = field(default=())
     #: also evaluate the freshly initialised model (same seed) as a learnability reference
     untrained_reference: bool = False
+    #: evaluate every N epochs during training into curve.json (not part of the identity: the
+    #: RNG is restored after each evaluation, so the trained model is the same)
+    eval_every: int | None = None
 
     @property
     def protocol_names(self) -> list[str]:
@@ -42,12 +45,13 @@ class CellPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.cell.to_dict(), "protocols": {n: list(t) for n, t in self.protocols},
                 "config": self.config, "overrides": list(self.overrides),
-                "untrained_reference": self.untrained_reference}
+                "untrained_reference": self.untrained_reference, "eval_every": self.eval_every}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellPlan":
         return cls(Cell.from_dict(d["cell"]), tuple((n, tuple(t)) for n, t in d["protocols"].items()),
-                   d["config"], tuple(d.get("overrides", ())), bool(d.get("untrained_reference", False)))
+                   d["config"], tuple(d.get("overrides", ())), bool(d.get("untrained_reference", False)),
+                   d.get("eval_every"))
 
 
 class Identify:

@@ -29,6 +29,7 @@ from vibench.protocols import apply_training_variant, build_lists, get_protocol
 from vibench.provenance import provenance
 from vibench.runner import runtime
 from vibench.runner.cells import STANDARD, CellPlan
+from vibench.runner.curve import CurveRecorder
 from vibench.runner.datasources import DataSources
 from vibench.store import (
     SCHEMA_VERSION,
@@ -111,7 +112,7 @@ def _run_locked(plan: CellPlan, *, out: Path, data: DataSources, device: str, ov
         return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes)
     start = time.perf_counter()
     try:
-        _run(plan, cd, todo, data=data, device=device, say=say)
+        _run(plan, cd, todo, data=data, device=device, say=say, notes=notes)
     except BaseException as exc:  # noqa: BLE001 - one cell's failure must not stop the others
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -153,7 +154,7 @@ def _summary_rows(plan: CellPlan, cd: CellDir) -> list[dict[str, Any]]:
 
 
 def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data: DataSources, device: str,
-         say: Callable[[str], None]) -> None:
+         say: Callable[[str], None], notes: list[str]) -> None:
     cell = plan.cell
     timings: dict[str, float] = {}
     device = runtime.resolve_device(device)
@@ -195,8 +196,16 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
 
     say("train")
     t0 = time.perf_counter()
+    hook = None
+    if plan.eval_every:
+        if (cd.train_dir / "model.pt").exists():
+            notes.append(f"{cd.root.name}: trained before --eval-every was given: no curve "
+                         "(--overwrite always retrains)")
+        else:
+            total = sum(s.epochs for s in runtime.stages_of(cell.method, cfg, cell.dataset))
+            hook = CurveRecorder(cd, plan.eval_every, total, specs, lists, test_records, root, device)
     trained = runtime.train_or_load(cell.method, cfg, index, cell.split, train_records, seed=cell.seed,
-                                    device=device, workdir=cd.train_dir, root=root)
+                                    device=device, workdir=cd.train_dir, root=root, on_epoch_end=hook)
     timings["train_s"] = time.perf_counter() - t0
 
     say("extract")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class RunOptions:
     untrained_reference: bool = False
     jobs: int = 1
     threads: int | None = None
+    eval_every: int | None = None
 
     @classmethod
     def for_suite(cls, name: str, **kw: Any) -> "RunOptions":
@@ -97,6 +98,10 @@ class RunOptions:
                                "runs one cell per GPU, and the slurm executor one job per cell")
         if o.get("untrained_reference") is not None:
             opts.untrained_reference = bool(o["untrained_reference"])
+        if o.get("eval_every") is not None:
+            if int(o["eval_every"]) < 1:
+                raise VibenchError(f"--eval-every {o['eval_every']}: expected a positive number of epochs")
+            opts.eval_every = int(o["eval_every"])
         return opts
 
 
@@ -117,9 +122,10 @@ def plan(opts: RunOptions) -> list[CellPlan]:
         load_plugin(module)
     methods = resolve_methods(opts.methods)
     specs = resolve_protocols(opts.protocols)
-    return plan_cells(methods, specs, seeds=opts.seeds, config=opts.config, overrides=opts.overrides,
-                      max_trials=opts.max_trials, regdb_splits=opts.regdb_splits,
-                      untrained_reference=opts.untrained_reference, data=data_sources(opts))
+    plans = plan_cells(methods, specs, seeds=opts.seeds, config=opts.config, overrides=opts.overrides,
+                       max_trials=opts.max_trials, regdb_splits=opts.regdb_splits,
+                       untrained_reference=opts.untrained_reference, data=data_sources(opts))
+    return [replace(p, eval_every=opts.eval_every) for p in plans] if opts.eval_every else plans
 
 
 def validate_configs(plans: list[CellPlan]) -> None:

@@ -75,6 +75,11 @@ class CellDir:
     def timings_path(self) -> Path:
         return self.root / "timings.json"
 
+    @property
+    def curve_path(self) -> Path:
+        """Test metrics during training (``vibench run --eval-every``; vibench.runner.curve)."""
+        return self.root / "curve.json"
+
     def metrics_path(self, protocol: str) -> Path:
         return self.root / "metrics" / f"{protocol}.json"
 
@@ -103,6 +108,14 @@ class CellDir:
         if not path.is_file():
             return None
         return migrate_metrics(read_json_file(path, "protocol metrics file"), path)
+
+    def read_curve(self) -> dict[str, Any] | None:
+        if not self.curve_path.exists():
+            return None
+        curve = read_json_file(self.curve_path, "training curve (curve.json)")
+        if not isinstance(curve, dict) or not isinstance(curve.get("points"), list):
+            raise VibenchError(f"{self.curve_path}: expected a mapping with a 'points' list")
+        return curve
 
     def metrics_protocols(self) -> list[str]:
         return sorted(p.stem for p in (self.root / "metrics").glob("*.json"))
@@ -150,6 +163,9 @@ class CellDir:
         from vibench.metrics.rankings import save_rankings
 
         save_rankings(self.rankings_path(protocol, trial), rankings)
+
+    def write_curve(self, curve: dict[str, Any]) -> None:
+        write_json_atomic(self.curve_path, curve)
 
     def write_model(self, stats: dict[str, Any]) -> None:
         write_json_atomic(self.model_path, stats)
