@@ -19,7 +19,7 @@ Parts (paper sources in brackets):
 * ``pad_crop(pad, fill)``: zero-pad `pad` pixels then crop a random H x W window [AGW train.py].
 * ``hflip(p)``: horizontal flip.
 * ``random_erasing(p, area, aspect, fill)``: Zhong et al. random erasing; fill "mean" = the
-  ImageNet mean colour (0 after normalisation, as PMT/CAJ), "random" or an RGB list.
+  ImageNet mean colour (0 after normalisation, as PMT), "random" or an RGB list.
 * ``channel_exchange(gray)``: CAJ's random channel exchange: k ~ U{0..gray}; k < 3 copies channel
   k into all three channels, otherwise grayscale [CAJ ICCV'21, ChannelExchange].
 * ``channel_adap_gray(p)``: CAJ's channel-adaptive gray: with probability p, one of
