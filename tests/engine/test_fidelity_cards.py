@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from vibench.cli import main
 from vibench.engine.fidelity import STATUSES, card_problems, parse_card, read_card
@@ -68,7 +67,7 @@ def test_problems_against_code_and_config(tmp_path: Path):
     problems = card_problems(bad, tmp_path, [cfg], tmp_path)
     text = "\n".join(problems)
     assert len(problems) == 6, text
-    for fragment in ("does not exist under", "defines no 'Missing'", "outside the methods root",
+    for fragment in ("does not exist under", "defines no 'Missing'", "outside the source roots",
                      "config key 'model.gem' is not in the paper config",
                      "variant 'released': key 'model.gem_q' is not in the paper config",
                      "variant 'file': config file 'released.yaml' does not exist"):
@@ -83,15 +82,14 @@ def test_every_method_has_a_valid_card(method: str):
     assert len(card.items) >= 8
 
 
-def test_methods_show_prints_the_card():
-    res = CliRunner().invoke(main, ["methods", "show", "agw", "--json"])
-    assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+def test_methods_show_prints_the_card(capsys: pytest.CaptureFixture):
+    assert main(["methods", "show", "agw", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
     card = read_card("agw")
     assert data["summary"] == card.summary()
     assert [r["item"] for r in data["items"]] == [i.item for i in card.items]
-    res = CliRunner().invoke(main, ["methods", "show", "agw"])
-    assert res.exit_code == 0 and card.summary() in res.output
-    assert all(i.item in res.output for i in card.items)
-    res = CliRunner().invoke(main, ["methods", "show", "agx"])
-    assert res.exit_code == 2 and "did you mean 'agw'" in res.output
+    assert main(["methods", "show", "agw"]) == 0
+    out = capsys.readouterr().out
+    assert card.summary() in out and all(i.item in out for i in card.items)
+    assert main(["methods", "show", "agx"]) == 2
+    assert "did you mean 'agw'" in capsys.readouterr().err

@@ -6,7 +6,7 @@ recipe item (batch composition, augmentation, optimiser, schedule, initialisatio
     - item: "PedMix: region-wise patch mixing of a visible/infrared pair"
       kind: component            # component | loss | recipe
       paper: "§III-B, Eq. 1-3"   # where the paper states it; "not stated" when it is silent
-      code: "vibench_methods/mixing/pedmix.py:pedmix"   # file under the methods root[:symbol]
+      code: "vibench_methods/mixing/pedmix.py:pedmix"   # vibench_methods/... or vibench/...[:symbol]
       config: [tmpa.mixing.pedmix.ratios]               # optional: keys of the paper config
       status: as_written         # as_written | official_code | guessed | deviates
       why: "..."                 # required unless as_written
@@ -26,7 +26,7 @@ import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from vibench.engine.config import config_dir, load_config, read_yaml
 from vibench.errors import VibenchError, did_you_mean
@@ -173,21 +173,24 @@ def _has_key(cfg: Any, dotted: str) -> bool:
     return True
 
 
-def card_problems(card: FidelityCard, methods_root: Path, paper_configs: list[Mapping[str, Any]],
+def card_problems(card: FidelityCard, roots: Path | Sequence[Path], paper_configs: list[Mapping[str, Any]],
                   folder: Path | None = None) -> list[str]:
-    """What in `card` does not match the code and the configs: a code file under `methods_root`
-    that does not exist or escapes it, a symbol not defined in it, a config key absent from every
+    """What in `card` does not match the code and the configs: a code file that exists under none
+    of `roots` (the method's source root, and the engine's for shared parts such as
+    augmentations) or escapes them, a symbol not defined in it, a config key absent from every
     resolved paper config in `paper_configs`, a variant's YAML file missing from `folder`."""
     problems = []
-    root = methods_root.resolve()
+    bases = [r.resolve() for r in ([roots] if isinstance(roots, Path) else roots)]
     for n, it in enumerate(card.items, 1):
         where = f"{card.source}: fidelity item {n} ({it.item[:40]!r})"
         rel, _, symbol = it.code.partition(":")
-        path = (root / rel).resolve()
-        if not path.is_relative_to(root):
-            problems.append(f"{where}: code {rel!r} is outside the methods root {root}")
-        elif not path.is_file():
-            problems.append(f"{where}: code file {rel!r} does not exist under {root}")
+        inside = [(b / rel).resolve() for b in bases if (b / rel).resolve().is_relative_to(b)]
+        found = [p for p in inside if p.is_file()]
+        path = found[0] if found else None
+        if not inside:
+            problems.append(f"{where}: code {rel!r} is outside the source roots {', '.join(map(str, bases))}")
+        elif path is None:
+            problems.append(f"{where}: code file {rel!r} does not exist under {', '.join(map(str, bases))}")
         elif symbol and path.suffix == ".py" and symbol.split(".")[-1] not in _symbols(path):
             problems.append(f"{where}: {rel} defines no {symbol!r}")
         for key in it.config:
@@ -208,10 +211,13 @@ def card_problems(card: FidelityCard, methods_root: Path, paper_configs: list[Ma
     return problems
 
 
-def methods_root(method: str) -> Path:
-    """The folder that holds the top-level package of `method`'s class (code paths are relative to it)."""
+def source_roots(method: str) -> list[Path]:
+    """Where a card's code paths are looked up: the folder holding the top-level package of
+    `method`'s class (``vibench_methods/...``), then the one holding ``vibench`` (``vibench/...``)."""
     top = get_method_class(method).__module__.split(".")[0]
-    return Path(sys.modules[top].__file__ or "").resolve().parent.parent
+    roots = [Path(sys.modules[top].__file__ or "").resolve().parent.parent]
+    engine = Path(sys.modules["vibench"].__file__ or "").resolve().parent.parent
+    return roots + ([engine] if engine not in roots else [])
 
 
 def read_card(method: str, *, check: bool = True) -> FidelityCard:
@@ -222,7 +228,15 @@ def read_card(method: str, *, check: bool = True) -> FidelityCard:
     card = parse_card(method, read_yaml(path), str(path))
     if check:
         configs = [load_config(method, "paper", dataset=d) for d in ("sysu", "regdb", "llcm")]
-        problems = card_problems(card, methods_root(method), configs, folder)
+        problems = card_problems(card, source_roots(method), configs, folder)
+        for v in card.variants:  # every variant resolves to a valid config
+            overrides = [c for c in v.config if "=" in c]
+            files = [c for c in v.config if c.endswith((".yaml", ".yml")) and (folder / c).is_file()]
+            try:
+                for f in files or ["paper"]:
+                    load_config(method, folder / f if f != "paper" else f, dataset="sysu", overrides=overrides)
+            except VibenchError as exc:
+                problems.append(f"{path}: variant {v.name!r} does not resolve: {exc}")
         if problems:
             raise VibenchError(f"fidelity card of {method} has {len(problems)} problem(s):\n  "
                                + "\n  ".join(problems))
