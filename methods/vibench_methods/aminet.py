@@ -301,13 +301,8 @@ class AMINet(Method):
             share_non_local=a.share_non_local, fusion=to_dict(a.fusion),
         )
 
-    def extra_views(
-        self,
-        image: np.ndarray,
-        modality: str,
-        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray],
-        rng: np.random.Generator,
-    ) -> dict[str, np.ndarray]:
+    def extra_views(self, image: np.ndarray, modality: str, augment: Callable[..., np.ndarray],
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
         """The upper-body view: the top `upper_ratio` rows of the un-augmented image, through the
         modality's augmentation with a draw of its own (the released code pre-crops the upper
         body and transforms it independently of the full image)."""
