@@ -12,6 +12,7 @@ Method state that must survive a resume (memory banks, centres) lives in model b
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -108,10 +109,12 @@ def _apply_freeze(model: nn.Module, base_trainable: Mapping[str, bool], freeze: 
 class _EpochBatches(torch.utils.data.Dataset):
     """Batch b of an epoch plan: augmented uint8 images (decoded once, in `images`)."""
 
-    def __init__(self, images: np.ndarray, plan: Any, vis_pipe: Any, ir_pipe: Any, key: Sequence[int], epoch: int):
+    def __init__(self, images: np.ndarray, plan: Any, vis_pipe: Any, ir_pipe: Any, key: Sequence[int], epoch: int,
+                 views: Callable[..., Mapping[str, np.ndarray]] | None = None):
         self.images, self.plan = images, plan
         self.vis_pipe, self.ir_pipe = vis_pipe, ir_pipe
         self.key, self.epoch = list(key), epoch
+        self.views = views  # Method.extra_views when the method overrides it
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -135,10 +138,18 @@ class _EpochBatches(torch.utils.data.Dataset):
         out: dict[str, torch.Tensor] = {}
         for tag, idx, pipe, mod in (("vis", self.plan.vis[b], self.vis_pipe, 0), ("ir", self.plan.ir[b], self.ir_pipe, 1)):
             imgs = []
+            extra: dict[str, list[np.ndarray]] = {}
             for slot, i in enumerate(idx):
                 rng = np.random.default_rng(self.key + [self.epoch, b, mod, slot])
                 imgs.append(pipe(self.images[i], rng, self.epoch))
+                if self.views is not None:  # own generator: the main view's draws stay as they were
+                    vrng = np.random.default_rng(self.key + [self.epoch, b, mod, slot, 1])
+                    aug = functools.partial(pipe, epoch=self.epoch)
+                    for name, arr in self.views(self.images[i], ("visible", "infrared")[mod], aug, vrng).items():
+                        extra.setdefault(name, []).append(arr)
             out[tag] = torch.from_numpy(np.stack(imgs))
+            for name, arrs in extra.items():
+                out[f"{tag}_{name}"] = torch.from_numpy(np.stack(arrs))
             out[f"{tag}_index"] = torch.from_numpy(idx.copy())
             out[f"{tag}_label"] = torch.from_numpy(self.plan.labels[b].copy())
         return out
@@ -268,6 +279,7 @@ def train(
         base_lr = float(stage.optimizer["lr"])
         sampler = CrossModalSampler.from_config(stage.sampler, labels, modalities, seed=seed, stage=si)
         skipped = len(sampler.skipped)
+        views = method.extra_views if type(method).extra_views is not Method.extra_views else None
         vis_pipe = build_pipeline((stage.augment or {}).get("visible"))
         ir_pipe = build_pipeline((stage.augment or {}).get("infrared"))
         if ck is not None and si == start_stage:
@@ -283,19 +295,16 @@ def train(
             factor = schedule.apply(optimizer, base_lr, epoch)
             method.set_train_mode(model, stage)
             plan = sampler.epoch(epoch)
-            data = _EpochBatches(images, plan, vis_pipe, ir_pipe, [seed, si], epoch)
+            data = _EpochBatches(images, plan, vis_pipe, ir_pipe, [seed, si], epoch, views)
             nw = _num_workers(cfg, dev)
             loader = torch.utils.data.DataLoader(data, batch_size=None, shuffle=False, num_workers=nw,
                                                  pin_memory=dev.type == "cuda", persistent_workers=False)
             sums: dict[str, float] = {}
             bar = _progress(loader, progress, f"{method_name} {stage.name} {epoch + 1}/{stage.epochs}")
             for it, batch in enumerate(bar):
-                feed = {
-                    "vis": to_tensor_batch(batch["vis"], dev, mean, std, channels_last),
-                    "ir": to_tensor_batch(batch["ir"], dev, mean, std, channels_last),
-                }
-                for k in ("vis_label", "ir_label", "vis_index", "ir_index"):
-                    feed[k] = batch[k].to(dev, non_blocking=True)
+                # images (the main views and any extra_views) are (B, H, W, 3) uint8; the rest labels/indices
+                feed = {k: to_tensor_batch(v, dev, mean, std, channels_last) if v.dtype == torch.uint8 and v.ndim == 4
+                        else v.to(dev, non_blocking=True) for k, v in batch.items()}
                 st = StepState(stage.name, epoch, stage.epochs, it, len(plan), dev, {"stage_index": si, "options": stage.options})
                 with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
                     terms = method.training_step(model, feed, st)
