@@ -12,6 +12,7 @@ import click
 from vibench.errors import VibenchError
 from vibench.io import write_json_atomic
 from vibench.paths import RESULTS_DIR
+from vibench.data.synth.scales import SCALES
 from vibench.runner.suites import SUITES
 
 DEFAULT_OUT = RESULTS_DIR / "store"
@@ -39,7 +40,7 @@ def _split_csv(value: str | None) -> list[str]:
 @click.option("--slurm-folder", type=click.Path(path_type=Path), default=None, help="slurm executor: submitit log folder (default <out>/slurm).")
 @click.option("--slurm-partition", default=None)
 @click.option("--slurm-timeout-min", type=int, default=24 * 60, show_default=True)
-@click.option("--synthetic-scale", type=click.Choice(["tiny", "small", "paper"]), default=None, help="Scale of the built-in synthetic data (default: the suite's, else tiny).")
+@click.option("--synthetic-scale", type=click.Choice(list(SCALES)), default=None, help="Scale of the built-in synthetic data (default: the suite's, else tiny).")
 @click.option("--max-trials", type=int, default=None, help="Evaluate only the first N gallery trials of SYSU/LLCM protocols.")
 @click.option("--regdb-splits", default=None, help="Comma-separated RegDB splits to run (default: the suite's, else all 10).")
 @click.option("--plugins", default=None, help="Comma-separated modules to import that register extra methods.")
