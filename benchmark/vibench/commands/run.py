@@ -26,7 +26,7 @@ def _split_csv(value: str | None) -> list[str]:
 @click.command("run")
 @click.option("--methods", "methods", default=None, help="'all' or comma-separated method names.")
 @click.option("--protocols", "protocols", default=None, help="A group (sysu, regdb, llcm, mixed, unimodal, imbalance, all) or comma-separated protocol names.")
-@click.option("--suite", type=click.Choice(["smoke", "ci", "paper"]), default=None, help="A named selection; --methods/--protocols narrow or replace it.")
+@click.option("--suite", type=click.Choice(list(SUITES)), default=None, help="A named selection; --methods/--protocols narrow or replace it.")
 @click.option("--data-root", "data_roots", multiple=True, help="DIR holding SYSU-MM01/, RegDB/, LLCM/, or NAME=PATH; repeatable. Default: built-in synthetic data.")
 @click.option("--config", default=None, help="Method config: tiny | paper (default: the suite's, else tiny).")
 @click.option("--set", "overrides", multiple=True, help="Config override key.sub=value (repeatable).")
@@ -50,7 +50,10 @@ def _split_csv(value: str | None) -> list[str]:
               help="CPU: run N cells at once (processes), the compute threads divided among them.")
 @click.option("--threads", type=int, default=None,
               help="Compute threads in all (default: the CPUs this process may use: affinity, cgroup quota, SLURM_CPUS_PER_TASK).")
-@click.option("--dry-run", is_flag=True, help="Print the planned cells and exit.")
+@click.option("--dry-run", is_flag=True, help="Print the planned cells and exit; with paper configs also each cell's epochs, iterations and estimated time.")
+@click.option("--estimate-from", type=click.Path(path_type=Path), default=None,
+              help="--dry-run: measured seconds per iteration from this rehearsal store or costs JSON "
+                   "(default: the default store's rehearsal cells, else results/costs/rehearsal-<device>.json).")
 def run_cmd(**opts: Any) -> None:
     """Train, extract and evaluate every selected method on every selected protocol.
 
