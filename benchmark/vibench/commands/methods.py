@@ -20,6 +20,7 @@ from vibench.engine.trainer import resolve_device
 from vibench.errors import VibenchError, unknown_name
 from vibench.protocols import resolve_protocols
 from vibench.registry import available_methods, get_method_class
+from vibench.data.synth.scales import SCALES
 from vibench.runner.datasources import DATASETS
 from vibench.runner.matrix import RunOptions, run_matrix
 
@@ -115,7 +116,7 @@ def _paper_latency(name: str, device: str) -> dict:
 @click.option("--method", "method_name", required=True, help="Registered method name (vibench methods list).")
 @click.option("--dataset", required=True, help="sysu, regdb or llcm.")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset root; default: built-in synthetic data.")
-@click.option("--scale", type=click.Choice(["tiny", "small", "paper"]), default="tiny", show_default=True,
+@click.option("--scale", type=click.Choice(list(SCALES)), default="tiny", show_default=True,
               help="Synthetic scale when --root is not given.")
 @click.option("--config", "config", default="tiny", show_default=True, help="paper, tiny or a YAML file.")
 @click.option("--set", "overrides", multiple=True, help="Config override key.sub=value (repeatable).")

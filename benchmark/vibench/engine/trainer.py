@@ -33,6 +33,7 @@ from vibench.engine.checkpoint import get_rng_state, load_checkpoint, save_check
 from vibench.engine.config import config_hash, upgrade_config
 from vibench.engine.images import load_images
 from vibench.engine.optim import build_optimizer, build_schedule
+from vibench.engine.peak_memory import read_peak, reset_peak
 from vibench.engine.sections import input_settings
 from vibench.errors import VibenchError
 from vibench.io import write_text_atomic
@@ -291,7 +292,9 @@ def train(
             if max_epochs is not None and epochs_run >= max_epochs:
                 return TrainedModel(method, model, cfg, num_classes, label_map, state_path, init, history,
                                     train_seconds, resumed, False, skipped)
+            was_reset = reset_peak(dev)
             t0 = time.perf_counter()
+            first_iteration_s = 0.0
             factor = schedule.apply(optimizer, base_lr, epoch)
             method.set_train_mode(model, stage)
             plan = sampler.epoch(epoch)
@@ -322,6 +325,8 @@ def train(
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
                 sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+                if it == 0:
+                    first_iteration_s = time.perf_counter() - t0
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{sums['loss'] / (it + 1):.3f}", lr=f"{base_lr * factor:.2e}")
             seconds = time.perf_counter() - t0
@@ -330,6 +335,10 @@ def train(
             entry = {
                 "stage": stage.name, "epoch": epoch, "lr": base_lr * factor, "iterations": len(plan),
                 "seconds": round(seconds, 4), "images_per_s": round(n_img / max(seconds, 1e-9), 2),
+                "images_per_iteration": 2 * sampler.batch_size,
+                "seconds_per_iteration": round(seconds / max(1, len(plan)), 4),
+                "first_iteration_s": round(first_iteration_s, 4),
+                "peak_memory": read_peak(dev, was_reset),
                 "losses": {k: v / max(1, len(plan)) for k, v in sums.items()},
             }
             history.append(entry)
@@ -365,6 +374,33 @@ def train(
         state_path.unlink()
     return TrainedModel(method, model, cfg, num_classes, label_map, final_path, init, history, train_seconds,
                         resumed, True, skipped)
+
+
+def training_costs(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Seconds per iteration, images per second and peak memory of a training run, overall and
+    per stage, from its per-epoch history (epochs written before these fields existed count
+    only where they have them). Peak memory is the largest epoch peak."""
+    def summarise(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        iters = sum(int(e.get("iterations", 0)) for e in entries)
+        seconds = sum(float(e.get("seconds", 0.0)) for e in entries)
+        images = sum(int(e.get("images_per_iteration", 0)) * int(e.get("iterations", 0)) for e in entries)
+        peaks = [e["peak_memory"] for e in entries if e.get("peak_memory")]
+        peak = max(peaks, key=lambda p: p["bytes"]) if peaks else None
+        # without each epoch's first iteration (loader start, allocator and kernel warm-up)
+        later = [e for e in entries if int(e.get("iterations", 0)) > 1]
+        later_s = sum(float(e["seconds"]) - float(e.get("first_iteration_s", 0.0)) for e in later)
+        later_n = sum(int(e["iterations"]) - 1 for e in later)
+        return {"epochs": len(entries), "iterations": iters, "seconds": round(seconds, 4),
+                "seconds_per_iteration": round(seconds / iters, 4) if iters else None,
+                "steady_seconds_per_iteration": round(later_s / later_n, 4) if later_n else None,
+                "images_per_s": round(images / seconds, 2) if images and seconds > 0 else None,
+                "peak_memory": peak}
+
+    timed = [e for e in history if "seconds_per_iteration" in e]
+    stages: dict[str, list[Mapping[str, Any]]] = {}
+    for e in timed:
+        stages.setdefault(str(e["stage"]), []).append(e)
+    return {**summarise(timed), "stages": {name: summarise(entries) for name, entries in stages.items()}}
 
 
 def _progress(it: Any, enabled: bool, desc: str) -> Any:

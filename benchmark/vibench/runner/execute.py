@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vibench.data import load_dataset
 from vibench.errors import VibenchError
 from vibench.io import stable_hash
 from vibench.metrics.pipeline import evaluate_lists
@@ -54,10 +53,12 @@ class CellOutcome:
     error: str | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the cell's training record (timings.json "training"): s/iteration, images/s, peak memory
+    training: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.plan.cell.to_dict(), "status": self.status, "seconds": self.seconds,
-                "error": self.error, "rows": self.rows, "notes": self.notes}
+                "error": self.error, "rows": self.rows, "notes": self.notes, "training": self.training}
 
 
 def _todo(plan: CellPlan, cd: CellDir) -> dict[str, tuple[int, ...]]:
@@ -106,10 +107,10 @@ def _run_locked(plan: CellPlan, *, out: Path, data: DataSources, device: str, ov
         elif check.status == "unverified":
             notes = [f"{cd.root.name}: {check.note}"]
     if overwrite == "never" and cd.is_done():
-        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes)
+        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes, training=_training(cd))
     todo = _todo(plan, cd)
     if not todo and cd.is_done():
-        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes)
+        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes, training=_training(cd))
     start = time.perf_counter()
     try:
         _run(plan, cd, todo, data=data, device=device, say=say, notes=notes)
@@ -121,7 +122,13 @@ def _run_locked(plan: CellPlan, *, out: Path, data: DataSources, device: str, ov
                            notes=notes)
     cd.clear_error()
     return CellOutcome(plan, "repaired" if _repaired(notes) else "done",
-                       time.perf_counter() - start, rows=_summary_rows(plan, cd), notes=notes)
+                       time.perf_counter() - start, rows=_summary_rows(plan, cd), notes=notes, training=_training(cd))
+
+
+def _training(cd: CellDir) -> dict[str, Any] | None:
+    """The training record stored in the cell's timings.json (None for cells written before it)."""
+    timings = cd.read_timings()
+    return (timings or {}).get("training")
 
 
 REPAIR_PREFIX = "damaged: "
@@ -162,7 +169,7 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
     say("data")
     t0 = time.perf_counter()
     root = data.root(cell.dataset)
-    index = load_dataset(cell.dataset, root)
+    index = data.load(cell.dataset)
     train_records = index.train(cell.split)
     if cell.variant != STANDARD:
         train_records = apply_training_variant(get_protocol(cell.variant), list(train_records), cell.seed)
@@ -231,7 +238,7 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
         say("measure")
         cd.write_model(runtime.model_stats(trained, device=device))
 
-    cd.append_timings(timings, device)
+    cd.append_timings(timings, device, training=runtime.training_record(trained))
     cd.mark_done(sorted(set(cd.done_protocols()) | {n for n, _ in plan.protocols}))
 
 

@@ -16,7 +16,7 @@ from vibench.engine.config import load_config
 from vibench.engine.extract import extract_features
 from vibench.engine.latency import _input_size, count_parameters, measure_latency, measure_query_latency
 from vibench.engine.trainer import resolve_device as _resolve
-from vibench.engine.trainer import train, untrained
+from vibench.engine.trainer import train, training_costs, untrained
 from vibench.errors import VibenchError
 from vibench.registry import get_method_class
 from vibench.io import save_npz_atomic
@@ -71,6 +71,12 @@ def train_or_load(method: str, cfg: dict[str, Any], index: DatasetIndex, split: 
 def stages_of(method: str, cfg: dict[str, Any], dataset: str) -> list[Any]:
     """The training stages `method` runs with the resolved `cfg` (each has ``epochs``)."""
     return get_method_class(method)(cfg, dataset).stages()
+
+
+def training_record(trained: Trained) -> dict[str, Any]:
+    """What the cell records about its training run: seconds per iteration, images per second,
+    peak memory (overall and per stage) and the initialisation the model started from."""
+    return {**training_costs(trained.inner.history), "init": trained.inner.init}
 
 
 def untrained_model(method: str, cfg: dict[str, Any], dataset: str, num_classes: int, *, seed: int,

@@ -170,11 +170,20 @@ class CellDir:
     def write_model(self, stats: dict[str, Any]) -> None:
         write_json_atomic(self.model_path, stats)
 
-    def append_timings(self, timings: dict[str, float], device: str) -> None:
-        """timings.json: one entry of seconds per phase for every (resumed) run of the cell."""
+    def append_timings(self, timings: dict[str, float], device: str,
+                       training: dict[str, Any] | None = None) -> None:
+        """timings.json: one entry of seconds per phase for every (resumed) run of the cell, and
+        `training`: the training run's seconds per iteration, images per second and peak memory
+        (vibench.engine.trainer.training_costs, measured when the model was trained)."""
         old = read_json_file(self.timings_path, "timings") if self.timings_path.exists() else {}
-        write_json_atomic(self.timings_path, {"runs": list(old.get("runs", [])) + [timings],
-                                              "device": device})
+        doc: dict[str, Any] = {"runs": list(old.get("runs", [])) + [timings], "device": device}
+        if training is not None or "training" in old:
+            doc["training"] = training if training is not None else old["training"]
+        write_json_atomic(self.timings_path, doc)
+
+    def read_timings(self) -> dict[str, Any] | None:
+        """timings.json, or None when the cell has none yet."""
+        return read_json_file(self.timings_path, "timings") if self.timings_path.exists() else None
 
     def write_spec(self, spec: dict[str, Any]) -> None:
         """Freeze the spec. A spec of another identity is refused once the cell produced
