@@ -14,6 +14,10 @@ Batches given to :meth:`Method.training_step` are dicts with (B = P*K images per
     "vis_<name>", "ir_<name>": float tensors (B, 3, H', W'), further views of the same images
                              (name from :meth:`Method.extra_views`), normalised like "vis"/"ir"
 
+With ``augment.visible_extra_view`` (or ``infrared_extra_view``) set, that modality holds 2B rows,
+view-major: rows i and B + i are two augmentations of one sampled image, and its label and index
+tensors are repeated ([y, y]), so vis_label[i] == ir_label[i % B].
+
 :class:`StepState` ``extra`` carries ``stage_index`` (0-based) and the stage's ``options``. The
 engine sums the returned loss terms, backpropagates and logs each term per epoch. State that must
 survive a checkpoint/resume (memory banks, centres, step counters) belongs in model buffers.

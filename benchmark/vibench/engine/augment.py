@@ -14,6 +14,13 @@ Config form (one list per modality, docs/training.md)::
         - {op: hflip, p: 0.5}
         - {op: channel_exchange, gray: 2, epochs: [0, 6]}   # optional epoch window [start, stop)
       infrared: [...]
+      visible_extra_view: [...]   # optional: a second view of every sampled visible image
+
+An ``<modality>_extra_view`` list is a complete, independent pipeline (its own crop, flip, ...) run
+on the same sampled images as the base list; the engine stacks the views view-major, so a batch of
+B visible samples holds 2B visible rows, rows i and B + i being two views of one image, with the
+labels and record indices repeated (CAJ's loader: a colour view and a channel-exchanged view of
+each visible image, both trained on) [CAJ ICCV'21, ChannelExchange data loader].
 
 Parts (paper sources in brackets):
 * ``pad_crop(pad, fill)``: zero-pad `pad` pixels then crop a random H x W window [AGW train.py].
@@ -335,6 +342,19 @@ def build_pipeline(specs: Sequence[Mapping[str, Any]] | None) -> Pipeline:
     if not isinstance(specs, (list, tuple)):
         raise VibenchError(f"an augmentation pipeline must be a list, got {type(specs).__name__}")
     return Pipeline([_Step(*build_op(s)) for s in specs])
+
+
+VIEW_KEYS = {"visible": ("visible", "visible_extra_view"), "infrared": ("infrared", "infrared_extra_view")}
+
+
+def build_views(augment: Mapping[str, Any] | None, modality: str) -> list[Pipeline]:
+    """The pipelines of one modality's views: the base view, then the extra view if configured."""
+    base, extra = VIEW_KEYS[modality]
+    augment = augment or {}
+    views = [build_pipeline(augment.get(base))]
+    if augment.get(extra):
+        views.append(build_pipeline(augment[extra]))
+    return views
 
 
 def to_tensor_batch(

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from vibench.data.records import DatasetIndex, ImageRecord, records_sha256
 from vibench.engine.api import Method, Stage, StepState
-from vibench.engine.augment import build_pipeline, to_tensor_batch
+from vibench.engine.augment import build_views, to_tensor_batch
 from vibench.engine.batch_sampler import CrossModalSampler
 from vibench.engine.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, seed_everything, set_rng_state
 from vibench.engine.config import config_hash, upgrade_config
@@ -110,10 +110,10 @@ def _apply_freeze(model: nn.Module, base_trainable: Mapping[str, bool], freeze: 
 class _EpochBatches(torch.utils.data.Dataset):
     """Batch b of an epoch plan: augmented uint8 images (decoded once, in `images`)."""
 
-    def __init__(self, images: np.ndarray, plan: Any, vis_pipe: Any, ir_pipe: Any, key: Sequence[int], epoch: int,
-                 views: Callable[..., Mapping[str, np.ndarray]] | None = None):
+    def __init__(self, images: np.ndarray, plan: Any, vis_pipes: Sequence[Any], ir_pipes: Sequence[Any],
+                 key: Sequence[int], epoch: int, views: Callable[..., Mapping[str, np.ndarray]] | None = None):
         self.images, self.plan = images, plan
-        self.vis_pipe, self.ir_pipe = vis_pipe, ir_pipe
+        self.vis_pipes, self.ir_pipes = list(vis_pipes), list(ir_pipes)
         self.key, self.epoch = list(key), epoch
         self.views = views  # Method.extra_views when the method overrides it
 
@@ -137,22 +137,26 @@ class _EpochBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, b: int) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        for tag, idx, pipe, mod in (("vis", self.plan.vis[b], self.vis_pipe, 0), ("ir", self.plan.ir[b], self.ir_pipe, 1)):
+        for tag, idx, pipes, mod in (("vis", self.plan.vis[b], self.vis_pipes, 0), ("ir", self.plan.ir[b], self.ir_pipes, 1)):
             imgs = []
             extra: dict[str, list[np.ndarray]] = {}
-            for slot, i in enumerate(idx):
-                rng = np.random.default_rng(self.key + [self.epoch, b, mod, slot])
-                imgs.append(pipe(self.images[i], rng, self.epoch))
-                if self.views is not None:  # own generator: the main view's draws stay as they were
+            for view, pipe in enumerate(pipes):  # view-major: rows view*B + slot (docs/training.md)
+                for slot, i in enumerate(idx):
+                    key = [self.epoch, b, mod, slot] + ([view] if view else [])
+                    rng = np.random.default_rng(self.key + key)
+                    imgs.append(pipe(self.images[i], rng, self.epoch))
+            if self.views is not None:  # Method.extra_views: own generators, the base pipeline
+                aug = functools.partial(pipes[0], epoch=self.epoch)
+                for slot, i in enumerate(idx):
                     vrng = np.random.default_rng(self.key + [self.epoch, b, mod, slot, 1])
-                    aug = functools.partial(pipe, epoch=self.epoch)
                     for name, arr in self.views(self.images[i], ("visible", "infrared")[mod], aug, vrng).items():
                         extra.setdefault(name, []).append(arr)
+            n = len(pipes)
             out[tag] = torch.from_numpy(np.stack(imgs))
             for name, arrs in extra.items():
                 out[f"{tag}_{name}"] = torch.from_numpy(np.stack(arrs))
-            out[f"{tag}_index"] = torch.from_numpy(idx.copy())
-            out[f"{tag}_label"] = torch.from_numpy(self.plan.labels[b].copy())
+            out[f"{tag}_index"] = torch.from_numpy(np.tile(idx, n))
+            out[f"{tag}_label"] = torch.from_numpy(np.tile(self.plan.labels[b], n))
         return out
 
 
@@ -281,8 +285,8 @@ def train(
         sampler = CrossModalSampler.from_config(stage.sampler, labels, modalities, seed=seed, stage=si)
         skipped = len(sampler.skipped)
         views = method.extra_views if type(method).extra_views is not Method.extra_views else None
-        vis_pipe = build_pipeline((stage.augment or {}).get("visible"))
-        ir_pipe = build_pipeline((stage.augment or {}).get("infrared"))
+        vis_pipes = build_views(stage.augment, "visible")
+        ir_pipes = build_views(stage.augment, "infrared")
         if ck is not None and si == start_stage:
             if int(ck["optimizer_stage"]) == si and ck.get("optimizer") is not None:
                 optimizer.load_state_dict(ck["optimizer"])
@@ -298,7 +302,7 @@ def train(
             factor = schedule.apply(optimizer, base_lr, epoch)
             method.set_train_mode(model, stage)
             plan = sampler.epoch(epoch)
-            data = _EpochBatches(images, plan, vis_pipe, ir_pipe, [seed, si], epoch, views)
+            data = _EpochBatches(images, plan, vis_pipes, ir_pipes, [seed, si], epoch, views)
             nw = _num_workers(cfg, dev)
             loader = torch.utils.data.DataLoader(data, batch_size=None, shuffle=False, num_workers=nw,
                                                  pin_memory=dev.type == "cuda", persistent_workers=False)
