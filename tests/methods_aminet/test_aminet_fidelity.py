@@ -46,7 +46,7 @@ def test_upper_body_crop_gets_its_own_flip() -> None:
     images = _image()[None]
     plan = EpochPlan(vis=np.array([[0]]), ir=np.array([[0]]), labels=np.array([[0]]))
     for s, full_flipped in ((seed, True), (seed2, False)):
-        out = _EpochBatches(images, plan, pipe, pipe, [s, 0], 0, method.extra_views)[0]
+        out = _EpochBatches(images, plan, [pipe], [pipe], [s, 0], 0, method.extra_views)[0]
         full, top = out["vis"][0].numpy(), out["vis_upper"][0].numpy()
         assert top.shape == (4, 4, 3)  # upper_ratio 0.5 of the 8 un-augmented rows
         assert list(full[0, :, 1]) == ([3, 2, 1, 0] if full_flipped else [0, 1, 2, 3])
@@ -54,7 +54,7 @@ def test_upper_body_crop_gets_its_own_flip() -> None:
         assert list(top[:, 0, 0]) == [0, 1, 2, 3]  # the top rows
     # part_augment: shared -> no extra view (the model cuts the crop from the augmented image)
     shared = AMINet(load_config("aminet", "tiny", dataset="sysu", overrides=["aminet.part_augment=shared"]), "sysu")
-    out = _EpochBatches(images, plan, pipe, pipe, [seed, 0], 0, shared.extra_views)[0]
+    out = _EpochBatches(images, plan, [pipe], [pipe], [seed, 0], 0, shared.extra_views)[0]
     assert "vis_upper" not in out
 
 

@@ -29,7 +29,7 @@ def test_extra_view_gets_the_raw_image_and_its_own_generator() -> None:
         return {"top": augment(image[:2], rng), "raw": image[:2].copy()}
 
     gray = build_pipeline([{"op": "grayscale", "p": 1.0}])  # changes the main view, not the raw input
-    data = _EpochBatches(images, plan, gray, gray, [7, 0], 3, views)
+    data = _EpochBatches(images, plan, [gray], [gray], [7, 0], 3, views)
     out = data[0]
     assert set(out) >= {"vis", "ir", "vis_top", "ir_top", "vis_raw", "ir_raw"}
     assert out["vis"].shape == (2, 4, 4, 3) and out["vis_top"].shape == (2, 2, 4, 3)
@@ -41,7 +41,7 @@ def test_extra_view_gets_the_raw_image_and_its_own_generator() -> None:
     assert seen[1][2] == np.random.default_rng([7, 0, 3, 0, 0, 1, 1]).random()
     assert seen[2][2] == np.random.default_rng([7, 0, 3, 0, 1, 0, 1]).random()
     # the main views are exactly what they are without a hook (their draws are untouched)
-    plain = _EpochBatches(images, plan, gray, gray, [7, 0], 3)[0]
+    plain = _EpochBatches(images, plan, [gray], [gray], [7, 0], 3)[0]
     assert set(plain) == {"vis", "ir", "vis_index", "ir_index", "vis_label", "ir_label"}
     assert torch.equal(plain["vis"], out["vis"]) and torch.equal(plain["ir"], out["ir"])
     # the augment callable is the modality's pipeline: grayscale of the top rows, luma by hand
