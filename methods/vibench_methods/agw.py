@@ -8,7 +8,7 @@ the cross-modality baseline of mangye16/Cross-Modal-Re-ID-baseline (docs/methods
     L = CE(logits, y) + WRT(f, y)
 
 Config schema: :class:`AGWConfig` (model = the shared non-local ResNet options, loss = identity +
-triplet with ``loss.triplet`` wrt | hard | none); guesses are listed in metafile.yaml.
+triplet with ``loss.triplet`` wrt | hard | none); the fidelity card is in metafile.yaml.
 """
 from __future__ import annotations
 

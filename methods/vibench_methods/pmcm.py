@@ -36,6 +36,7 @@ from vibench_methods.layers.resnet_parts import resnet_dim, resnet_stages, resne
 from vibench_methods.losses.pmcm import CenterMemory, SampleToSample, mu_ramp, part_align_kl, pmml_loss
 from vibench_methods.losses.triplet import triplet_loss
 from vibench_methods.mixing.build import build_mixer
+from vibench_methods.mixing.patchmix import PatchMix
 from vibench_methods.sections import MixingConfig, ResNetModel, TripletChoice
 from vibench.registry import register_method
 
@@ -150,6 +151,15 @@ class PMCMNet(nn.Module):
         return out
 
 
+def pmml_weight(mixer: object, mixed_view: str, vis_fraction: torch.Tensor) -> float:
+    """Eq. 9's weight p of the M-V term: "the same as the ratio of patch-mix", i.e. the configured
+    p for patch-mix (1 - p for the visible-based view), not the realised share of one draw; for
+    the other generators of Table 4 (no ratio p) the batch's mean visible share of x^M [G]."""
+    if isinstance(mixer, PatchMix):
+        return mixer.p if mixed_view == "ir_based" else 1.0 - mixer.p
+    return float(vis_fraction.float().mean())
+
+
 @register_method("pmcm")
 class PMCM(Method):
     paper = "Qian, Lin, Du, Visible-Infrared Person Re-Identification via Patch-Mixed Cross-Modality Learning, Pattern Recognition 157:110873, 2025"
@@ -184,7 +194,7 @@ class PMCM(Method):
                 mixed, frac = mix.ir_based, mix.vis_fraction_ir_based
             else:
                 mixed, frac = mix.vis_based, mix.vis_fraction_vis_based
-            p = float(frac.float().mean())  # Eq. 9 weight = the visible share of x^M (the patch-mix ratio)
+            p = pmml_weight(mixer, s.mixed_view, frac)
         out = model(vis, ir, mixed)
         n = 2 * b + (b if mixed is not None else 0)
         y_all = torch.cat([y] * (n // b))

@@ -46,9 +46,11 @@ def test_paper_regdb_and_llcm_match_real_counts() -> None:
 
 @pytest.mark.parametrize("dataset", ["sysu", "regdb", "llcm"])
 def test_scales_grow(dataset: str) -> None:
-    sizes = [len(_plan(dataset, s).paths) for s in SCALES]
+    growing = ("tiny", "small", "paper")
+    assert set(SCALES) == {*growing, "paper-shape"}
+    sizes = [len(_plan(dataset, s).paths) for s in growing]
     assert sizes[0] < sizes[1] < sizes[2]
-    assert [get_scale(dataset, s).height for s in SCALES] == [64, 128, 288]
+    assert [get_scale(dataset, s).height for s in SCALES] == [64, 128, 288, 288]
 
 
 def test_unknown_names_suggest() -> None:
@@ -67,3 +69,28 @@ def test_folder_sizes_bounds_and_exact_totals(n: int, lo: int, spread: int, extr
     assert free.shape == (n,) and free.min() >= lo and free.max() <= lo + spread
     exact = folder_sizes(rng, n, (lo, lo + spread), total=lo * n + extra)
     assert exact.sum() == lo * n + extra and exact.min() >= lo
+
+
+def test_paper_shape_has_the_real_identity_splits_and_capped_images() -> None:
+    """paper-shape: the real ids and cameras at the paper image size, one image per folder."""
+    spec = get_scale("sysu", "paper-shape")
+    assert (spec.height, spec.width) == (288, 144)
+    sysu = _plan("sysu", "paper-shape")
+    train, val, test = (plan_ids(sysu, f"exp/{n}_id.txt") for n in ("train", "val", "test"))
+    assert (len(train) + len(val), len(test)) == (395, 96)
+    folders = np.unique([p.rsplit("/", 1)[0] for p in sysu.paths], return_counts=True)[1]
+    assert set(folders.tolist()) == {1}
+    assert {p.split("/")[0] for p in sysu.paths} == {f"cam{k}" for k in range(1, 7)}
+    regdb = _plan("regdb", "paper-shape")
+    assert regdb.n_ids == 412 and len(regdb.paths) == 412 * 4
+    assert len(regdb.texts["idx/train_visible_1.txt"].splitlines()) == 206 * 2
+    llcm = _plan("llcm", "paper-shape")
+    assert len(llcm.texts["idx/test_id.txt"].split(",")) == 351
+    labels = {int(line.split(" ")[1]) for line in llcm.texts["idx/train_vis.txt"].splitlines()}
+    assert labels == set(range(713))
+    per_id_group = np.unique([p.split("/")[0] + p.split("/")[2] for p in llcm.paths], return_counts=True)[1]
+    assert per_id_group.min() >= 1 and per_id_group.max() <= 2   # 1-2 cameras x 1 image
+
+
+def plan_ids(plan, name: str) -> list[int]:
+    return [int(t) for t in plan.texts[name].split(",")]

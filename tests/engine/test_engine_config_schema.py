@@ -106,6 +106,25 @@ def test_every_shipped_config_validates(method, config):
         get_method_class(method)(cfg, dataset)
 
 
+# values changed on purpose after v1 was written (a fidelity fix), per (method, config): dotted paths
+CHANGED_SINCE_V1 = {
+    ("aminet", "paper"): {"description", "model.non_local"},  # issue 14: §4.1's non-local blocks
+}
+
+
+def _set_path(d: dict, path: str, value) -> None:
+    *head, last = path.split(".")
+    for k in head:
+        d = d[k]
+    d[last] = value
+
+
+def _get_path(d: dict, path: str):
+    for k in path.split("."):
+        d = d[k]
+    return d
+
+
 def test_schema_defaults_reproduce_the_previously_resolved_configs():
     """The configs resolved before the typed schema (tests/engine/data/resolved_configs_v1.json,
     written by the previous load_config for every shipped config x dataset), completed with the
@@ -132,12 +151,18 @@ def test_schema_defaults_reproduce_the_previously_resolved_configs():
         if config == "paper":
             assert now["model"]["init"] == "imagenet", key
             now = {**now, "model": {**now["model"], "init": "random"}}
+        changed = CHANGED_SINCE_V1.get((method, config), set())
+        for path in changed:
+            _set_path(completed, path, _get_path(now, path))
         assert completed == now, key
-        assert config_hash(completed) == config_hash(now)
+        if not changed:
+            assert config_hash(completed) == config_hash(now)
         flat = dict(leaves(now))
         for path, value in leaves(rec["config"]):
             if path == "test.size":
                 assert value == now["input"]["size"]
+            elif path in changed:
+                continue
             elif path == "stages":  # stage entries gain their empty defaults
                 assert [{k: s[k] for k in old} for s, old in zip(now["stages"], value)] == value
             else:

@@ -45,7 +45,7 @@ def test_method_training_step_and_embed() -> None:
     torch.manual_seed(0)
     model = m.build_model(5).train()
     terms = m.training_step(model, _batch(), StepState("main", 0, 1, 0, 1, torch.device("cpu")))
-    assert set(terms) == {f"{k}_{b}" for k in ("id", "tri") for b in ("g", "p", "intra", "inter")} | {"mmd_intra", "mmd_inter"}
+    assert set(terms) == {f"{k}_{b}" for k in ("id", "tri") for b in ("g", "p", "intra", "inter", "fused")} | {"mmd_intra", "mmd_inter"}
     sum(terms.values()).backward()
     assert model.mmd_intra.logits.grad is not None  # AMK-MMD weights are learned
     assert model.pesam_global.fusion_logits.grad is not None

@@ -6,7 +6,7 @@ seeded model (`plan_cells(..., untrained_reference=True)`). Trained must beat un
 than 2 mAP points. Slow: seven tiny trainings (~15-25 s each on two idle cores).
 
 Measured margins (trained - untrained mAP, points; seed 0, one thread, this repository's 2-core
-AVX-512 Xeon, 2026-11-30): AGW +19.7, PMT +6.6, BIT +12.2, AMINet +31.2, TMPA +16.7, MixER +25.5,
+AVX-512 Xeon, 2026-11-30): AGW +19.7, PMT +6.6, BIT +12.2, AMINet +29.6 (+31.2 before issue 14), TMPA +16.7, MixER +25.5,
 PMCM +28.7. Across seeds and CPU kernel paths the tiny configs' mAP moves by about 1-2 points
 (docs/testing.md, calibration), so the smallest margin (PMT) keeps more than 4 points of slack
 over the threshold. Rank-1 is not asserted: on 246 queries x 2 trials it moves by several points

@@ -22,7 +22,7 @@ FAST = [
 ]
 EXTRA = {
     "aminet": ["aminet.pesam.n_scales=2", "aminet.pesam.n_orient=2"],
-    "tmpa": ["tmpa.mft.dim=16"],
+    "tmpa": [],
     "pmcm": ["pmcm.mu_ramp_epochs=2", "pmcm.c2c_start_epoch=1", "pmcm.s2s_dim=32"],
 }
 

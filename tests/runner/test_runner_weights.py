@@ -18,7 +18,7 @@ from vibench.io import stable_hash
 from vibench.protocols import resolve_protocols
 from vibench.registry import get_method_class
 from vibench.runner.cells import plan_cells
-from vibench.runner.matrix import RunOptions, run_matrix
+from vibench.runner.matrix import RunOptions, plan, run_matrix
 from vibench.runner.weights import WeightChoices, planned_init
 
 AGW = get_method_class("agw")
@@ -126,8 +126,9 @@ def test_resnet_and_vit_weights_land_on_their_methods(offline, tmp_path, monkeyp
     monkeypatch.setitem(pw.KNOWN_WEIGHTS, "resnet50", pw.KnownWeights("resnet50", "test r50", "r50.pth", "u", r50_sha))
     monkeypatch.setitem(pw.KNOWN_WEIGHTS, "vit_base", pw.KnownWeights("vit_base", "test vit", "vit.pth", "u", vit_sha))
     choices = WeightChoices.parse([f"resnet50={r50}", f"vit_base={vitb}"])
-    plans = plan_cells(["agw", "pmt", "bit", "tmpa"], resolve_protocols("sysu-all-single"), config="paper",
-                       max_trials=1, weights=choices)
+    plans = plan(RunOptions(methods="agw,pmt,bit,tmpa", protocols="sysu-all-single", config="paper", max_trials=1,
+                            weights=(f"resnet50={r50}", f"vit_base={vitb}")))
+    assert choices.files == WeightChoices.parse([f"resnet50={r50}", f"vit_base={vitb}"]).files
     got = {}
     for p in plans:
         cfg = load_config(p.cell.method, "paper", dataset="sysu", overrides=p.overrides)
@@ -145,9 +146,10 @@ def test_resnet_and_vit_weights_land_on_their_methods(offline, tmp_path, monkeyp
     with pytest.raises(VibenchError, match="holds no vit.pth"):
         plan_cells(["pmt"], resolve_protocols("sysu-all-single"), config="paper", max_trials=1,
                    weights=WeightChoices.parse([], tmp_path / "dir"))
+    unused = WeightChoices.parse([f"resnet5={r50}"])
+    plan_cells(["agw"], resolve_protocols("sysu-all-single"), config="paper", max_trials=1, weights=unused)
     with pytest.raises(VibenchError, match=r"no selected method uses backbone 'resnet5'.*did you mean 'resnet50'"):
-        plan_cells(["agw"], resolve_protocols("sysu-all-single"), config="paper", max_trials=1,
-                   weights=WeightChoices.parse([f"resnet5={r50}"]))
+        unused.check_used()
     with pytest.raises(VibenchError, match="expected BACKBONE=PATH"):
         WeightChoices.parse([str(r50)])
 

@@ -14,19 +14,21 @@ import click
 import torch
 
 from vibench.engine.config import load_config
+from vibench.engine.fidelity import KINDS, card_rows, read_card
 from vibench.engine.pretrained import without_weights
 from vibench.engine.latency import NUM_CLASSES, measure_latency, paper_parameter_counts
 from vibench.engine.trainer import resolve_device
 from vibench.errors import VibenchError, unknown_name
 from vibench.protocols import resolve_protocols
 from vibench.registry import available_methods, get_method_class
+from vibench.data.synth.scales import SCALES
 from vibench.runner.datasources import DATASETS
 from vibench.runner.matrix import RunOptions, run_matrix
 
 
 @click.group("methods")
 def methods() -> None:
-    """List the registered methods with their parameter counts."""
+    """List the registered methods with their parameter counts; show one method's fidelity card."""
 
 
 @methods.command("list")
@@ -46,6 +48,40 @@ def list_cmd(as_json: bool, latency: bool, device: str) -> None:
             continue
         p = r["params"]
         click.echo(f"{r['name']:<10} {p['sysu']:>12,} {p['regdb']:>12,} {p['llcm']:>12,} {r['effective_params']['sysu']:>12,}  {r['paper']}")
+
+
+@methods.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="The card as JSON (method, summary, items, variants).")
+def show_cmd(name: str, as_json: bool) -> None:
+    """Print NAME's fidelity card: every component, loss term and recipe item with the paper's
+    reference, the code location and its status (as written, from the official code, guessed,
+    deviates, with why)."""
+    if name not in available_methods():
+        raise unknown_name("method", name, available_methods())
+    card = read_card(name)
+    if as_json:
+        click.echo(json.dumps({"method": name, "paper": get_method_class(name).paper, "summary": card.summary(),
+                               "counts": card.counts(), "items": card_rows(card),
+                               "variants": [{"name": v.name, "config": list(v.config), "what": v.what}
+                                            for v in card.variants]}, indent=2))
+        return
+    click.echo(f"{name}: {get_method_class(name).paper}")
+    click.echo(f"fidelity card ({card.source}): {card.summary()}")
+    for kind in KINDS:
+        rows = [r for r in card_rows(card) if r["kind"] == kind]
+        if not rows:
+            continue
+        click.echo(f"\n{kind}s")
+        for r in rows:
+            click.echo(f"  [{r['status_text']}] {r['item']}")
+            click.echo(f"      paper: {r['paper']}; code: {r['code']}" + (f"; config: {r['config']}" if r["config"] else ""))
+            if r["why"]:
+                click.echo(f"      why: {r['why']}")
+    if card.variants:
+        click.echo("\nvariants (not the default)")
+        for v in card.variants:
+            click.echo(f"  {v.name}: {v.what} ({' '.join(v.config)})")
 
 
 def method_table(*, latency: bool = False, device: str = "auto") -> list[dict]:
@@ -80,7 +116,7 @@ def _paper_latency(name: str, device: str) -> dict:
 @click.option("--method", "method_name", required=True, help="Registered method name (vibench methods list).")
 @click.option("--dataset", required=True, help="sysu, regdb or llcm.")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Dataset root; default: built-in synthetic data.")
-@click.option("--scale", type=click.Choice(["tiny", "small", "paper"]), default="tiny", show_default=True,
+@click.option("--scale", type=click.Choice(list(SCALES)), default="tiny", show_default=True,
               help="Synthetic scale when --root is not given.")
 @click.option("--config", "config", default="tiny", show_default=True, help="paper, tiny or a YAML file.")
 @click.option("--set", "overrides", multiple=True, help="Config override key.sub=value (repeatable).")

@@ -12,6 +12,7 @@ import click
 from vibench.errors import VibenchError
 from vibench.io import write_json_atomic
 from vibench.paths import RESULTS_DIR
+from vibench.data.synth.scales import SCALES
 from vibench.runner.suites import SUITES
 
 DEFAULT_OUT = RESULTS_DIR / "store"
@@ -25,7 +26,7 @@ def _split_csv(value: str | None) -> list[str]:
 @click.command("run")
 @click.option("--methods", "methods", default=None, help="'all' or comma-separated method names.")
 @click.option("--protocols", "protocols", default=None, help="A group (sysu, regdb, llcm, mixed, unimodal, imbalance, all) or comma-separated protocol names.")
-@click.option("--suite", type=click.Choice(["smoke", "ci", "paper"]), default=None, help="A named selection; --methods/--protocols narrow or replace it.")
+@click.option("--suite", type=click.Choice(list(SUITES)), default=None, help="A named selection; --methods/--protocols narrow or replace it.")
 @click.option("--data-root", "data_roots", multiple=True, help="DIR holding SYSU-MM01/, RegDB/, LLCM/, or NAME=PATH; repeatable. Default: built-in synthetic data.")
 @click.option("--config", default=None, help="Method config: tiny | paper (default: the suite's, else tiny).")
 @click.option("--set", "overrides", multiple=True, help="Config override key.sub=value (repeatable).")
@@ -48,7 +49,7 @@ def _split_csv(value: str | None) -> list[str]:
 @click.option("--slurm-folder", type=click.Path(path_type=Path), default=None, help="slurm executor: submitit log folder (default <out>/slurm).")
 @click.option("--slurm-partition", default=None)
 @click.option("--slurm-timeout-min", type=int, default=24 * 60, show_default=True)
-@click.option("--synthetic-scale", type=click.Choice(["tiny", "small", "paper"]), default=None, help="Scale of the built-in synthetic data (default: the suite's, else tiny).")
+@click.option("--synthetic-scale", type=click.Choice(list(SCALES)), default=None, help="Scale of the built-in synthetic data (default: the suite's, else tiny).")
 @click.option("--max-trials", type=int, default=None, help="Evaluate only the first N gallery trials of SYSU/LLCM protocols.")
 @click.option("--regdb-splits", default=None, help="Comma-separated RegDB splits to run (default: the suite's, else all 10).")
 @click.option("--plugins", default=None, help="Comma-separated modules to import that register extra methods.")
@@ -58,7 +59,13 @@ def _split_csv(value: str | None) -> list[str]:
               help="CPU: run N cells at once (processes), the compute threads divided among them.")
 @click.option("--threads", type=int, default=None,
               help="Compute threads in all (default: the CPUs this process may use: affinity, cgroup quota, SLURM_CPUS_PER_TASK).")
-@click.option("--dry-run", is_flag=True, help="Print the planned cells and exit.")
+@click.option("--eval-every", type=int, default=None,
+              help="Also evaluate every N epochs during training and store the curve (curve.json); "
+                   "results still come from the last epoch (docs/training.md#checkpoint-selection).")
+@click.option("--dry-run", is_flag=True, help="Print the planned cells and exit; with paper configs also each cell's epochs, iterations and estimated time.")
+@click.option("--estimate-from", type=click.Path(path_type=Path), default=None,
+              help="--dry-run: measured seconds per iteration from this rehearsal store or costs JSON "
+                   "(default: the default store's rehearsal cells, else results/costs/rehearsal-<device>.json).")
 def run_cmd(**opts: Any) -> None:
     """Train, extract and evaluate every selected method on every selected protocol.
 

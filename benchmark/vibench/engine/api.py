@@ -11,6 +11,12 @@ Batches given to :meth:`Method.training_step` are dicts with (B = P*K images per
     "vis_label", "ir_label": long tensors (B,), training labels 0..C-1; the sampler aligns them,
                              vis_label[i] == ir_label[i]
     "vis_index", "ir_index": long tensors (B,), positions in the training record lists
+    "vis_<name>", "ir_<name>": float tensors (B, 3, H', W'), further views of the same images
+                             (name from :meth:`Method.extra_views`), normalised like "vis"/"ir"
+
+With ``augment.visible_extra_view`` (or ``infrared_extra_view``) set, that modality holds 2B rows,
+view-major: rows i and B + i are two augmentations of one sampled image, and its label and index
+tensors are repeated ([y, y]), so vis_label[i] == ir_label[i % B].
 
 :class:`StepState` ``extra`` carries ``stage_index`` (0-based) and the stage's ``options``. The
 engine sums the returned loss terms, backpropagates and logs each term per epoch. State that must
@@ -123,6 +129,23 @@ class Method(abc.ABC):
         """The training stages, in order; default: the config's ``stages`` list (engine-parsed)."""
 
         return parse_stages(self.cfg)
+
+    def extra_views(
+        self,
+        image: np.ndarray,
+        modality: str,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray],
+        rng: np.random.Generator,
+    ) -> dict[str, np.ndarray]:
+        """Further training views of one image, drawn independently of its main view.
+
+        `image` is the decoded, un-augmented (H, W, 3) uint8 training image, `modality` "visible"
+        or "infrared", `augment` the stage's pipeline for that modality (epoch window applied) and
+        `rng` a generator of this image's own, seeded separately from the main view's draw. Returns
+        name -> (H', W', 3) uint8 array (the same shape for every image of a modality); the batch
+        then holds "vis_<name>" / "ir_<name>" tensors. Default: none (AMINet's upper-body crop).
+        """
+        return {}
 
     def param_groups(self, model: nn.Module, stage: Stage) -> list[dict[str, Any]]:
         """Optimiser parameter groups for `stage`: dicts with "params" and "lr_mult".

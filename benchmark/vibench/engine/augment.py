@@ -14,12 +14,19 @@ Config form (one list per modality, docs/training.md)::
         - {op: hflip, p: 0.5}
         - {op: channel_exchange, gray: 2, epochs: [0, 6]}   # optional epoch window [start, stop)
       infrared: [...]
+      visible_extra_view: [...]   # optional: a second view of every sampled visible image
+
+An ``<modality>_extra_view`` list is a complete, independent pipeline (its own crop, flip, ...) run
+on the same sampled images as the base list; the engine stacks the views view-major, so a batch of
+B visible samples holds 2B visible rows, rows i and B + i being two views of one image, with the
+labels and record indices repeated (CAJ's loader: a colour view and a channel-exchanged view of
+each visible image, both trained on) [CAJ ICCV'21, ChannelExchange data loader].
 
 Parts (paper sources in brackets):
 * ``pad_crop(pad, fill)``: zero-pad `pad` pixels then crop a random H x W window [AGW train.py].
 * ``hflip(p)``: horizontal flip.
 * ``random_erasing(p, area, aspect, fill)``: Zhong et al. random erasing; fill "mean" = the
-  ImageNet mean colour (0 after normalisation, as PMT/CAJ), "random" or an RGB list.
+  ImageNet mean colour (0 after normalisation, as PMT), "random" or an RGB list.
 * ``channel_exchange(gray)``: CAJ's random channel exchange: k ~ U{0..gray}; k < 3 copies channel
   k into all three channels, otherwise grayscale [CAJ ICCV'21, ChannelExchange].
 * ``channel_adap_gray(p)``: CAJ's channel-adaptive gray: with probability p, one of
@@ -29,6 +36,10 @@ Parts (paper sources in brackets):
   contrast (blend with the mean luma) [PMT IR stream].
 * ``gaussian_blur(kernel, sigma, p)``: Gaussian kernel with sigma ~ U[sigma], reflect padding.
 * ``random_choice(ops, p)``: apply one of `ops`, chosen uniformly [PMT IR: jitter or blur].
+* ``channel_random_erasing(p, area, aspect, value)``: CAJ's ChannelRandomErasing (the "random
+  channel erasing" PMCM cites): random erasing whose box is filled, channel by channel, with the
+  constant `value[c]` of the *normalised* tensor (CAJ applies it after Normalize; default its
+  (0.4914, 0.4822, 0.4465)), stored here as the uint8 pixel that normalises to it.
 """
 from __future__ import annotations
 
@@ -243,6 +254,30 @@ class RandomChoice:
         return self.ops[int(rng.integers(0, len(self.ops)))](img, rng)
 
 
+CAJ_ERASE_VALUE = (0.4914, 0.4822, 0.4465)
+
+
+def channel_random_erasing(
+    p: float = 0.5,
+    area: Sequence[float] = (0.02, 0.4),
+    aspect: float | Sequence[float] = 0.3,
+    value: Sequence[float] = CAJ_ERASE_VALUE,
+) -> Op:
+    """CAJ's ChannelRandomErasing [CAJ ICCV'21, ChannelAug.py]: Zhong et al.'s box (area fraction
+    U(area), aspect U(r, 1/r), up to 100 tries), each channel c filled with ``value[c]`` in the
+    normalised space. The pipeline runs before normalisation, so the fill is the uint8 pixel
+    round(255 (mean_c + value_c std_c)) (ImageNet mean/std of :func:`to_tensor_batch`); after
+    normalisation the box holds value_c to within half a grey level (0.5 / (255 std_c))."""
+    p = _prob(p, "channel_random_erasing")
+    vals = [float(v) for v in (value if isinstance(value, (list, tuple)) else [value] * 3)]
+    if len(vals) != 3:
+        raise VibenchError(f"augmentation channel_random_erasing: value must be one number or 3 per-channel numbers, got {value!r}")
+    pixel = [255.0 * (m + v * s) for v, m, s in zip(vals, IMAGENET_MEAN, IMAGENET_STD)]
+    if not all(0.0 <= x <= 255.0 for x in pixel):
+        raise VibenchError(f"augmentation channel_random_erasing: value {vals} normalises outside the 0-255 pixel range")
+    return RandomErasing(p=p, area=area, aspect=aspect, fill=[int(round(x)) for x in pixel])
+
+
 OPS: dict[str, Callable[..., Op]] = {
     "pad_crop": PadCrop,
     "hflip": HFlip,
@@ -253,6 +288,7 @@ OPS: dict[str, Callable[..., Op]] = {
     "color_jitter": ColorJitter,
     "gaussian_blur": GaussianBlur,
     "random_choice": RandomChoice,
+    "channel_random_erasing": channel_random_erasing,
 }
 
 
@@ -306,6 +342,19 @@ def build_pipeline(specs: Sequence[Mapping[str, Any]] | None) -> Pipeline:
     if not isinstance(specs, (list, tuple)):
         raise VibenchError(f"an augmentation pipeline must be a list, got {type(specs).__name__}")
     return Pipeline([_Step(*build_op(s)) for s in specs])
+
+
+VIEW_KEYS = {"visible": ("visible", "visible_extra_view"), "infrared": ("infrared", "infrared_extra_view")}
+
+
+def build_views(augment: Mapping[str, Any] | None, modality: str) -> list[Pipeline]:
+    """The pipelines of one modality's views: the base view, then the extra view if configured."""
+    base, extra = VIEW_KEYS[modality]
+    augment = augment or {}
+    views = [build_pipeline(augment.get(base))]
+    if augment.get(extra):
+        views.append(build_pipeline(augment[extra]))
+    return views
 
 
 def to_tensor_batch(

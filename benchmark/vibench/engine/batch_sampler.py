@@ -38,6 +38,12 @@ class EpochPlan:
         return int(self.vis.shape[0])
 
 
+def default_iterations(n_visible: int, n_infrared: int, ids_per_batch: int, images_per_id: int) -> int:
+    """Batches per epoch when ``iterations`` is not set: one pass over the larger modality,
+    ``max(#visible, #infrared) // (P * K)`` (AGW), at least 1."""
+    return max(1, max(n_visible, n_infrared) // (ids_per_batch * images_per_id))
+
+
 class CrossModalSampler:
     """P identities x (K visible + K infrared) per batch, deterministic by seed."""
 
@@ -91,7 +97,7 @@ class CrossModalSampler:
             )
         n_vis = int((mods == "visible").sum())
         n_ir = int((mods == "infrared").sum())
-        default_iters = max(1, max(n_vis, n_ir) // (self.P * self.K))
+        default_iters = default_iterations(n_vis, n_ir, self.P, self.K)
         self.iterations = int(iterations) if iterations else default_iters
         if self.iterations < 1:
             raise VibenchError(f"sampler: iterations must be >= 1, got {iterations}")

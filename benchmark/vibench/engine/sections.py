@@ -41,13 +41,17 @@ class SamplerConfig(Section):
 
 @dataclass(frozen=True)
 class AugmentConfig(Section):
-    """Augmentation parts per modality, each ``{op: name, ...params, epochs: [start, stop]}``."""
+    """Augmentation parts per modality, each ``{op: name, ...params, epochs: [start, stop]}``;
+    ``<modality>_extra_view``: a second, independent pipeline over the same sampled images whose
+    outputs join the batch as extra rows (CAJ's colour + channel-exchanged views; empty = none)."""
 
     visible: tuple[dict[str, Any], ...] = ()
     infrared: tuple[dict[str, Any], ...] = ()
+    visible_extra_view: tuple[dict[str, Any], ...] = ()
+    infrared_extra_view: tuple[dict[str, Any], ...] = ()
 
     def problems(self) -> Iterable[Problem]:
-        for name in ("visible", "infrared"):
+        for name in ("visible", "infrared", "visible_extra_view", "infrared_extra_view"):
             try:
                 build_pipeline(list(getattr(self, name)))
             except VibenchError as exc:

@@ -12,6 +12,7 @@ Method state that must survive a resume (memory banks, centres) lives in model b
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -26,12 +27,13 @@ from tqdm.auto import tqdm
 
 from vibench.data.records import DatasetIndex, ImageRecord, records_sha256
 from vibench.engine.api import Method, Stage, StepState
-from vibench.engine.augment import build_pipeline, to_tensor_batch
+from vibench.engine.augment import build_views, to_tensor_batch
 from vibench.engine.batch_sampler import CrossModalSampler
 from vibench.engine.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, seed_everything, set_rng_state
 from vibench.engine.config import config_hash, upgrade_config
 from vibench.engine.images import load_images
 from vibench.engine.optim import build_optimizer, build_schedule
+from vibench.engine.peak_memory import read_peak, reset_peak
 from vibench.engine.sections import input_settings
 from vibench.errors import VibenchError
 from vibench.io import write_text_atomic
@@ -108,10 +110,12 @@ def _apply_freeze(model: nn.Module, base_trainable: Mapping[str, bool], freeze: 
 class _EpochBatches(torch.utils.data.Dataset):
     """Batch b of an epoch plan: augmented uint8 images (decoded once, in `images`)."""
 
-    def __init__(self, images: np.ndarray, plan: Any, vis_pipe: Any, ir_pipe: Any, key: Sequence[int], epoch: int):
+    def __init__(self, images: np.ndarray, plan: Any, vis_pipes: Sequence[Any], ir_pipes: Sequence[Any],
+                 key: Sequence[int], epoch: int, views: Callable[..., Mapping[str, np.ndarray]] | None = None):
         self.images, self.plan = images, plan
-        self.vis_pipe, self.ir_pipe = vis_pipe, ir_pipe
+        self.vis_pipes, self.ir_pipes = list(vis_pipes), list(ir_pipes)
         self.key, self.epoch = list(key), epoch
+        self.views = views  # Method.extra_views when the method overrides it
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -133,14 +137,26 @@ class _EpochBatches(torch.utils.data.Dataset):
 
     def __getitem__(self, b: int) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        for tag, idx, pipe, mod in (("vis", self.plan.vis[b], self.vis_pipe, 0), ("ir", self.plan.ir[b], self.ir_pipe, 1)):
+        for tag, idx, pipes, mod in (("vis", self.plan.vis[b], self.vis_pipes, 0), ("ir", self.plan.ir[b], self.ir_pipes, 1)):
             imgs = []
-            for slot, i in enumerate(idx):
-                rng = np.random.default_rng(self.key + [self.epoch, b, mod, slot])
-                imgs.append(pipe(self.images[i], rng, self.epoch))
+            extra: dict[str, list[np.ndarray]] = {}
+            for view, pipe in enumerate(pipes):  # view-major: rows view*B + slot (docs/training.md)
+                for slot, i in enumerate(idx):
+                    key = [self.epoch, b, mod, slot] + ([view] if view else [])
+                    rng = np.random.default_rng(self.key + key)
+                    imgs.append(pipe(self.images[i], rng, self.epoch))
+            if self.views is not None:  # Method.extra_views: own generators, the base pipeline
+                aug = functools.partial(pipes[0], epoch=self.epoch)
+                for slot, i in enumerate(idx):
+                    vrng = np.random.default_rng(self.key + [self.epoch, b, mod, slot, 1])
+                    for name, arr in self.views(self.images[i], ("visible", "infrared")[mod], aug, vrng).items():
+                        extra.setdefault(name, []).append(arr)
+            n = len(pipes)
             out[tag] = torch.from_numpy(np.stack(imgs))
-            out[f"{tag}_index"] = torch.from_numpy(idx.copy())
-            out[f"{tag}_label"] = torch.from_numpy(self.plan.labels[b].copy())
+            for name, arrs in extra.items():
+                out[f"{tag}_{name}"] = torch.from_numpy(np.stack(arrs))
+            out[f"{tag}_index"] = torch.from_numpy(np.tile(idx, n))
+            out[f"{tag}_label"] = torch.from_numpy(np.tile(self.plan.labels[b], n))
         return out
 
 
@@ -176,6 +192,7 @@ def train(
     progress: bool = True,
     max_epochs: int | None = None,
     log: Callable[[str], None] | None = None,
+    on_epoch_end: Callable[["TrainedModel", dict[str, Any]], None] | None = None,
 ) -> TrainedModel:
     """Train `method_name` with the resolved `cfg` on `index.train(split)` (or `train_records`,
     e.g. an imbalance-reduced subset; labels still come from the full split so the classifier
@@ -183,6 +200,11 @@ def train(
 
     `max_epochs` stops after that many epochs in this call (the result has complete=False);
     the next call resumes. Images are read from `root` (default `index.root`).
+
+    `on_epoch_end(model, point)` is called after each epoch's checkpoint with the model so far
+    (complete=False) and ``point = {"stage", "stage_epoch", "epoch"}`` (epoch counted over all
+    stages, from 1); the RNG states are restored after it, so a run with the hook trains the
+    same model as one without (``vibench run --eval-every``).
     """
     dev = resolve_device(device)
     workdir = Path(workdir)
@@ -262,8 +284,9 @@ def train(
         base_lr = float(stage.optimizer["lr"])
         sampler = CrossModalSampler.from_config(stage.sampler, labels, modalities, seed=seed, stage=si)
         skipped = len(sampler.skipped)
-        vis_pipe = build_pipeline((stage.augment or {}).get("visible"))
-        ir_pipe = build_pipeline((stage.augment or {}).get("infrared"))
+        views = method.extra_views if type(method).extra_views is not Method.extra_views else None
+        vis_pipes = build_views(stage.augment, "visible")
+        ir_pipes = build_views(stage.augment, "infrared")
         if ck is not None and si == start_stage:
             if int(ck["optimizer_stage"]) == si and ck.get("optimizer") is not None:
                 optimizer.load_state_dict(ck["optimizer"])
@@ -273,23 +296,22 @@ def train(
             if max_epochs is not None and epochs_run >= max_epochs:
                 return TrainedModel(method, model, cfg, num_classes, label_map, state_path, init, history,
                                     train_seconds, resumed, False, skipped)
+            was_reset = reset_peak(dev)
             t0 = time.perf_counter()
+            first_iteration_s = 0.0
             factor = schedule.apply(optimizer, base_lr, epoch)
             method.set_train_mode(model, stage)
             plan = sampler.epoch(epoch)
-            data = _EpochBatches(images, plan, vis_pipe, ir_pipe, [seed, si], epoch)
+            data = _EpochBatches(images, plan, vis_pipes, ir_pipes, [seed, si], epoch, views)
             nw = _num_workers(cfg, dev)
             loader = torch.utils.data.DataLoader(data, batch_size=None, shuffle=False, num_workers=nw,
                                                  pin_memory=dev.type == "cuda", persistent_workers=False)
             sums: dict[str, float] = {}
             bar = _progress(loader, progress, f"{method_name} {stage.name} {epoch + 1}/{stage.epochs}")
             for it, batch in enumerate(bar):
-                feed = {
-                    "vis": to_tensor_batch(batch["vis"], dev, mean, std, channels_last),
-                    "ir": to_tensor_batch(batch["ir"], dev, mean, std, channels_last),
-                }
-                for k in ("vis_label", "ir_label", "vis_index", "ir_index"):
-                    feed[k] = batch[k].to(dev, non_blocking=True)
+                # images (the main views and any extra_views) are (B, H, W, 3) uint8; the rest labels/indices
+                feed = {k: to_tensor_batch(v, dev, mean, std, channels_last) if v.dtype == torch.uint8 and v.ndim == 4
+                        else v.to(dev, non_blocking=True) for k, v in batch.items()}
                 st = StepState(stage.name, epoch, stage.epochs, it, len(plan), dev, {"stage_index": si, "options": stage.options})
                 with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
                     terms = method.training_step(model, feed, st)
@@ -307,6 +329,8 @@ def train(
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
                 sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+                if it == 0:
+                    first_iteration_s = time.perf_counter() - t0
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{sums['loss'] / (it + 1):.3f}", lr=f"{base_lr * factor:.2e}")
             seconds = time.perf_counter() - t0
@@ -315,6 +339,10 @@ def train(
             entry = {
                 "stage": stage.name, "epoch": epoch, "lr": base_lr * factor, "iterations": len(plan),
                 "seconds": round(seconds, 4), "images_per_s": round(n_img / max(seconds, 1e-9), 2),
+                "images_per_iteration": 2 * sampler.batch_size,
+                "seconds_per_iteration": round(seconds / max(1, len(plan)), 4),
+                "first_iteration_s": round(first_iteration_s, 4),
+                "peak_memory": read_peak(dev, was_reset),
                 "losses": {k: v / max(1, len(plan)) for k, v in sums.items()},
             }
             history.append(entry)
@@ -327,6 +355,13 @@ def train(
             })
             _write_log(workdir, history)
             epochs_run += 1
+            if on_epoch_end is not None:
+                rng = get_rng_state()
+                on_epoch_end(TrainedModel(method, model, cfg, num_classes, label_map, state_path, init, history,
+                                          train_seconds, resumed, False, skipped),
+                             {"stage": stage.name, "stage_epoch": epoch + 1,
+                              "epoch": sum(s.epochs for s in stages[:si]) + epoch + 1})
+                set_rng_state(rng)
         start_epoch = 0
     # all stages done: restore the base trainability and write the final weights
     for n, p in model.named_parameters():
@@ -343,6 +378,33 @@ def train(
         state_path.unlink()
     return TrainedModel(method, model, cfg, num_classes, label_map, final_path, init, history, train_seconds,
                         resumed, True, skipped)
+
+
+def training_costs(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Seconds per iteration, images per second and peak memory of a training run, overall and
+    per stage, from its per-epoch history (epochs written before these fields existed count
+    only where they have them). Peak memory is the largest epoch peak."""
+    def summarise(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        iters = sum(int(e.get("iterations", 0)) for e in entries)
+        seconds = sum(float(e.get("seconds", 0.0)) for e in entries)
+        images = sum(int(e.get("images_per_iteration", 0)) * int(e.get("iterations", 0)) for e in entries)
+        peaks = [e["peak_memory"] for e in entries if e.get("peak_memory")]
+        peak = max(peaks, key=lambda p: p["bytes"]) if peaks else None
+        # without each epoch's first iteration (loader start, allocator and kernel warm-up)
+        later = [e for e in entries if int(e.get("iterations", 0)) > 1]
+        later_s = sum(float(e["seconds"]) - float(e.get("first_iteration_s", 0.0)) for e in later)
+        later_n = sum(int(e["iterations"]) - 1 for e in later)
+        return {"epochs": len(entries), "iterations": iters, "seconds": round(seconds, 4),
+                "seconds_per_iteration": round(seconds / iters, 4) if iters else None,
+                "steady_seconds_per_iteration": round(later_s / later_n, 4) if later_n else None,
+                "images_per_s": round(images / seconds, 2) if images and seconds > 0 else None,
+                "peak_memory": peak}
+
+    timed = [e for e in history if "seconds_per_iteration" in e]
+    stages: dict[str, list[Mapping[str, Any]]] = {}
+    for e in timed:
+        stages.setdefault(str(e["stage"]), []).append(e)
+    return {**summarise(timed), "stages": {name: summarise(entries) for name, entries in stages.items()}}
 
 
 def _progress(it: Any, enabled: bool, desc: str) -> Any:

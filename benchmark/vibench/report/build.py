@@ -6,11 +6,13 @@ Always written (the repository keeps these in ``reports/``)::
     report.md            status matrix, leaderboards, costs, provenance (real data only)
     paper-tables.md      the papers' tables (reproduced columns from real data only)
     pipeline-check.md    results on synthetic data: trained vs untrained
+    methods.md           the methods' fidelity cards (paper vs implementation, item by item)
     data/*.csv, *.json   every table, and the registry in long form (data/reported.csv)
 
 With ``site=True`` also (``vibench report --site DIR``; binary, never committed)::
 
     index.html           overview: headline leaderboard, reproduction status, pages
+    methods.html         the methods' fidelity cards (also methods.md)
     <page>.html          one page per protocol family (report.yaml ``pages``)
     costs.html, plots.html, paper-tables.html, pipeline-check.html, provenance.html
     plots/*.png, grids/*.jpg
@@ -33,11 +35,13 @@ from vibench.io import write_bytes_atomic, write_text_atomic
 from vibench.provenance import git_state, package_versions
 from vibench.report import grids, plots
 from vibench.report.aggregate import StoreSummary, load_store, model_stats
+from vibench.report.cards import CARDS_PAGE, INTRO as CARDS_INTRO, CardSection, card_sections
 from vibench.report.costs import ParamCounts, latency_table, paper_config_counts, params_table
 from vibench.report.html import Figure, Section, render_page
 from vibench.report.leaderboard import GROUP_TITLES, leaderboard, status_matrix
 from vibench.report.markdown import render_document
 from vibench.report.pipeline_check import DOES_NOT_SHOW, SHOWS, pipeline_costs_table, pipeline_table
+from vibench.report.selection import selection_table
 from vibench.report.reported import Registry, ReportConfig, load_registry, load_report_config
 from vibench.report.tables import DisplayTable, claims_table, conflicts_table, paper_table, provenance_table
 
@@ -194,12 +198,16 @@ def build_report(results: str | Path | None, out_dir: str | Path,
     pipe = pipeline_table(store, cfg)
     pipe_costs = pipeline_costs_table([s for s in stats if s["synthetic"]], cfg)
     pipe_prov = provenance_table(store.synthetic, "pipeline-provenance")
+    selection = selection_table([c for c in store.cells if c.data_kind == "real"], cfg)
+    pipe_selection = selection_table([c for c in store.cells if c.data_kind != "real"], cfg,
+                                     "pipeline-selection")
 
     for g, b in boards.items():
         _export(out, b, f"leaderboard-{g}")
     for t, stem in ((status, "status"), (params, "params"), (latency, "latency"),
                     (conflicts, "conflicts"), (prov, "provenance"), (pipe, "pipeline-check"),
-                    (pipe_costs, "pipeline-costs"), (pipe_prov, "pipeline-provenance")):
+                    (pipe_costs, "pipeline-costs"), (pipe_prov, "pipeline-provenance"),
+                    (selection, "selection"), (pipe_selection, "pipeline-selection")):
         _export(out, t, stem)
     for t in ptables:
         _export(out, t, f"paper-{t.id[6:]}", numeric=False)  # the papers' exact text
@@ -219,7 +227,8 @@ def build_report(results: str | Path | None, out_dir: str | Path,
            "✗ beyond (results/reported/report.yaml).")
     md_sections = ([("Reproduction status", [status])]
                    + [("Leaderboards", list(boards.values())),
-                      ("Costs", [params, latency]), ("Provenance", [prov]),
+                      ("Costs", [params, latency]), ("Checkpoint selection", [selection]),
+                      ("Provenance", [prov]),
                       ("Conflicts between papers", [conflicts]),
                       ("Claims outside tables", [claims])])
     _write(out, "report.md", render_document("vibench leaderboards", [INTRO], md_sections))
@@ -229,10 +238,20 @@ def build_report(results: str | Path | None, out_dir: str | Path,
     _write(out, "pipeline-check.md", render_document(
         "Pipeline check (synthetic data)", [*SHOWS, *(f"Does not show: {x}" for x in DOES_NOT_SHOW)],
         [("Trained vs untrained", [pipe]), ("Costs in the pipeline runs", [pipe_costs]),
-         ("Provenance", [pipe_prov])]))
+         ("Checkpoint selection", [pipe_selection]), ("Provenance", [pipe_prov])]))
+    cards = card_sections(sorted(set(cfg.vibench_methods.values())))
+    for c in cards:
+        if c.table is not None:
+            _export(out, c.table, f"card-{c.method}", numeric=False)
+        else:
+            out.notes.append(f"fidelity card of {c.method} not rendered: {c.error}")
+    _write(out, "methods.md", render_document(
+        "Methods: fidelity cards", [CARDS_INTRO],
+        [(f"{c.method}: {c.summary}", [c.table] if c.table is not None else []) for c in cards]))
     if site:
         _site(out, reg, store, cfg, info, boards, status, params, latency, conflicts, prov,
-              claims, by_paper, tol, pipe, pipe_costs, pipe_prov, counts, plots_enabled)
+              claims, by_paper, tol, pipe, pipe_costs, pipe_prov, counts, plots_enabled, cards,
+              (selection, pipe_selection))
     return out
 
 
@@ -241,11 +260,12 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
           params: DisplayTable, latency: DisplayTable, conflicts: DisplayTable,
           prov: DisplayTable, claims: DisplayTable, by_paper: dict[str, list[DisplayTable]],
           tol: str, pipe: DisplayTable, pipe_costs: DisplayTable, pipe_prov: DisplayTable,
-          counts: ParamCounts, plots_enabled: bool) -> None:
+          counts: ParamCounts, plots_enabled: bool, cards: list[CardSection],
+          selections: tuple[DisplayTable, DisplayTable]) -> None:
     """The HTML pages, plots, grids and the rankings archive."""
     pages = cfg.site_pages()
     nav = ([("index.html", "Overview")] + [(f"{p}.html", v["title"]) for p, v in pages.items()]
-           + [("costs.html", "Costs"), ("plots.html", "Plots"),
+           + [(CARDS_PAGE, "Methods"), ("costs.html", "Costs"), ("plots.html", "Plots"),
               ("paper-tables.html", "Paper tables"), ("pipeline-check.html", "Pipeline check"),
               ("provenance.html", "Provenance")])
     footer = info.lines()
@@ -293,9 +313,11 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
     page("index.html", "Visible-infrared re-identification: reported and reproduced", [
         Section("", tables=[first]),
         Section("Reproduction status", "status", tables=[status]),
+        Section("Checkpoint selection", "selection-sec", tables=[selections[0]]),
         Section("Pages", "pages", cards=[
             (f"{p}.html", v["title"], ", ".join(GROUP_TITLES.get(g, g) for g in v["groups"]))
             for p, v in pages.items()] + [
+            (CARDS_PAGE, "Methods", "fidelity cards: each component vs its paper"),
             ("costs.html", "Costs", "parameters (paper configs) and latency with device"),
             ("plots.html", "Plots", "accuracy vs latency and parameters, CMC, retrieval"),
             ("paper-tables.html", "Paper tables", "all 30 tables as published, conflicts"),
@@ -308,6 +330,12 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
         page(f"{pid}.html", v["title"],
              [Section("", tables=[boards[g] for g in v["groups"] if g in boards])],
              intro=[INTRO], vb_switch=bool(store.real))
+    page(CARDS_PAGE, "Methods: fidelity cards",
+         [Section(f"{c.method}", f"method-{c.method}",
+                  paragraphs=[c.summary] + ([c.error] if c.error else []),
+                  bullets=[f"Variant {v}" for v in c.variants],
+                  tables=[c.table] if c.table is not None else []) for c in cards],
+         intro=[CARDS_INTRO])
     page("costs.html", "Costs: parameters and latency",
          [Section("Parameters", "parameters", tables=[params]),
           Section("Latency", "latency-sec", tables=[latency])])
@@ -328,6 +356,7 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
         Section("What this does not show", "not-shown", bullets=list(DOES_NOT_SHOW)),
         Section("Trained vs untrained", "trained", tables=[pipe], figures=pipe_figs),
         Section("Costs in the pipeline runs", "costs", tables=[pipe_costs]),
+        Section("Checkpoint selection", "selection-sec", tables=[selections[1]]),
         Section("Provenance", "provenance", tables=[pipe_prov])],
         banner="Every number on this page was computed on synthetic data. None of them is a "
                "reproduction of a paper, and none is ranked or compared with the papers.")

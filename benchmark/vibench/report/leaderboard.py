@@ -17,6 +17,7 @@ import pandas as pd
 
 from vibench.report.reported import Registry, ReportConfig, find_conflicts
 from vibench.report.aggregate import Aggregate, StoreSummary
+from vibench.report.cards import CARDS_PAGE
 from vibench.report.tables import (DASH, METRIC_ORDER, METRIC_SHORT, Cell, DisplayTable,
                                    flags_text, fmt, value_cell)
 
@@ -180,7 +181,8 @@ def status_matrix(reg: Registry, store: StoreSummary, cfg: ReportConfig) -> Disp
     protocols = [p for _, ps in families for p in ps]
     rows = []
     for paper_name, method in cfg.vibench_methods.items():
-        row = [Cell(paper_name, None, "m", f"vibench method {method}")]
+        row = [Cell(paper_name, None, "m", f"vibench method {method}: its fidelity card",
+                    [(paper_name, f"{CARDS_PAGE}#card-{method}")])]
         for p in protocols:
             aggs = [a for a in store.aggregates if (a.method, a.protocol, a.variant, a.rerank)
                     == (method, p, None, False)]

@@ -47,6 +47,7 @@ td.best{font-weight:bold}td.second{text-decoration:underline}
 td.ok{background:#d9f2d9}td.warn{background:#fff0c2}td.bad{background:#f8d0d0}
 td.st{text-align:center;font-size:11.5px}td.st-real{background:#cdebd0}td.st-synthetic{background:#fff2c6}
 td.st-incomplete{background:#f6dede}td.st-none{color:#888}
+td.st-as_written{background:#cdebd0}td.st-official_code{background:#dce9f7}td.st-guessed{background:#fff2c6}td.st-deviates{background:#f6dede}td.code{font-family:monospace;font-size:11.5px}
 td.up{color:#1d6b2a}td.down{color:#a11}td.verdict.yes{background:#cdebd0}td.verdict.no{background:#f6dede}
 tr:target td{outline:2px solid #e0a800}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:1em}

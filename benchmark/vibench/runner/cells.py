@@ -31,6 +31,9 @@ class CellPlan:
     overrides: tuple[str, ...] = field(default=())
     #: also evaluate the freshly initialised model (same seed) as a learnability reference
     untrained_reference: bool = False
+    #: evaluate every N epochs during training into curve.json (not part of the identity: the
+    #: RNG is restored after each evaluation, so the trained model is the same)
+    eval_every: int | None = None
     #: --allow-random-init: a paper config may train from random weights (recorded in the spec)
     allow_random_init: bool = False
 
@@ -44,13 +47,14 @@ class CellPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.cell.to_dict(), "protocols": {n: list(t) for n, t in self.protocols},
                 "config": self.config, "overrides": list(self.overrides),
-                "untrained_reference": self.untrained_reference, "allow_random_init": self.allow_random_init}
+                "untrained_reference": self.untrained_reference, "eval_every": self.eval_every,
+                "allow_random_init": self.allow_random_init}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CellPlan":
         return cls(Cell.from_dict(d["cell"]), tuple((n, tuple(t)) for n, t in d["protocols"].items()),
                    d["config"], tuple(d.get("overrides", ())), bool(d.get("untrained_reference", False)),
-                   bool(d.get("allow_random_init", False)))
+                   d.get("eval_every"), bool(d.get("allow_random_init", False)))
 
 
 class Identify:
@@ -64,7 +68,6 @@ class Identify:
         self._hashes: dict[tuple[str, str], str] = {}
         self._overrides: dict[tuple[str, str], tuple[str, ...]] = {}
         self._data: dict[str, str] = {}
-        self.backbones: set[str] = set()
 
     def overrides_for(self, method: str, dataset: str) -> tuple[str, ...]:
         """The overrides a (method, dataset) cell runs with: the request's plus its weight file's."""
@@ -77,9 +80,6 @@ class Identify:
         key = (method, dataset)
         if key not in self._hashes:
             cfg = load_method_config(method, self.config, dataset, self.overrides)
-            model = cfg.get("model") if isinstance(cfg.get("model"), dict) else {}
-            if model.get("backbone") or model.get("size"):
-                self.backbones.add(str(model.get("backbone") or model.get("size")))
             extra = self.weights.overrides_for(cfg) if self.weights else ()
             if extra:
                 cfg = load_method_config(method, self.config, dataset, self.overrides + extra)
@@ -111,8 +111,9 @@ def plan_cells(
     first N gallery trials of SYSU/LLCM protocols; `regdb_splits` restricts RegDB's split cells.
     Each cell's identity is complete: the config is resolved (and validated) and the data source
     identified (`data`, default: the built-in synthetic data) before anything runs. `weights`
-    (vibench.runner.weights.WeightChoices) gives backbones their files; `allow_random_init` lets
-    paper configs train from random weights.
+    (vibench.runner.weights.WeightChoices) gives backbones their files (the caller checks every
+    name was used, `WeightChoices.check_used`); `allow_random_init` lets paper configs train
+    from random weights.
     """
     ident = Identify(config, overrides, data or DataSources(), weights)
     wanted: dict[Cell, dict[str, tuple[int, ...]]] = {}
@@ -140,10 +141,8 @@ def plan_cells(
                         if max_trials is not None:
                             trials = trials[:max_trials]
                         add(ident.cell(method, target.dataset, variant, 0, seed), target.name, trials)
-    if weights:
-        weights.check_used(ident.backbones)
     return [
         CellPlan(cell, tuple(sorted(protos.items())), config, ident.overrides_for(cell.method, cell.dataset),
-                 untrained_reference, allow_random_init)
+                 untrained_reference, allow_random_init=allow_random_init)
         for cell, protos in sorted(wanted.items())
     ]

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from vibench.data import load_dataset
 from vibench.errors import VibenchError
 from vibench.io import stable_hash
 from vibench.metrics.pipeline import evaluate_lists
@@ -29,6 +28,7 @@ from vibench.protocols import apply_training_variant, build_lists, get_protocol
 from vibench.provenance import provenance
 from vibench.runner import runtime
 from vibench.runner.cells import STANDARD, CellPlan
+from vibench.runner.curve import CurveRecorder
 from vibench.runner.datasources import DataSources
 from vibench.runner.weights import planned_init
 from vibench.store import (
@@ -54,10 +54,12 @@ class CellOutcome:
     error: str | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the cell's training record (timings.json "training"): s/iteration, images/s, peak memory
+    training: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.plan.cell.to_dict(), "status": self.status, "seconds": self.seconds,
-                "error": self.error, "rows": self.rows, "notes": self.notes}
+                "error": self.error, "rows": self.rows, "notes": self.notes, "training": self.training}
 
 
 def _todo(plan: CellPlan, cd: CellDir) -> dict[str, tuple[int, ...]]:
@@ -106,13 +108,13 @@ def _run_locked(plan: CellPlan, *, out: Path, data: DataSources, device: str, ov
         elif check.status == "unverified":
             notes = [f"{cd.root.name}: {check.note}"]
     if overwrite == "never" and cd.is_done():
-        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes)
+        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes, training=_training(cd))
     todo = _todo(plan, cd)
     if not todo and cd.is_done():
-        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes)
+        return CellOutcome(plan, "skipped", rows=_summary_rows(plan, cd), notes=notes, training=_training(cd))
     start = time.perf_counter()
     try:
-        _run(plan, cd, todo, data=data, device=device, say=say)
+        _run(plan, cd, todo, data=data, device=device, say=say, notes=notes)
     except BaseException as exc:  # noqa: BLE001 - one cell's failure must not stop the others
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -121,7 +123,13 @@ def _run_locked(plan: CellPlan, *, out: Path, data: DataSources, device: str, ov
                            notes=notes)
     cd.clear_error()
     return CellOutcome(plan, "repaired" if _repaired(notes) else "done",
-                       time.perf_counter() - start, rows=_summary_rows(plan, cd), notes=notes)
+                       time.perf_counter() - start, rows=_summary_rows(plan, cd), notes=notes, training=_training(cd))
+
+
+def _training(cd: CellDir) -> dict[str, Any] | None:
+    """The training record stored in the cell's timings.json (None for cells written before it)."""
+    timings = cd.read_timings()
+    return (timings or {}).get("training")
 
 
 REPAIR_PREFIX = "damaged: "
@@ -154,7 +162,7 @@ def _summary_rows(plan: CellPlan, cd: CellDir) -> list[dict[str, Any]]:
 
 
 def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data: DataSources, device: str,
-         say: Callable[[str], None]) -> None:
+         say: Callable[[str], None], notes: list[str]) -> None:
     cell = plan.cell
     timings: dict[str, float] = {}
     device = runtime.resolve_device(device)
@@ -162,7 +170,7 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
     say("data")
     t0 = time.perf_counter()
     root = data.root(cell.dataset)
-    index = load_dataset(cell.dataset, root)
+    index = data.load(cell.dataset)
     train_records = index.train(cell.split)
     if cell.variant != STANDARD:
         train_records = apply_training_variant(get_protocol(cell.variant), list(train_records), cell.seed)
@@ -198,8 +206,16 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
 
     say("train")
     t0 = time.perf_counter()
+    hook = None
+    if plan.eval_every:
+        if (cd.train_dir / "model.pt").exists():
+            notes.append(f"{cd.root.name}: trained before --eval-every was given: no curve "
+                         "(--overwrite always retrains)")
+        else:
+            total = sum(s.epochs for s in runtime.stages_of(cell.method, cfg, cell.dataset))
+            hook = CurveRecorder(cd, plan.eval_every, total, specs, lists, test_records, root, device)
     trained = runtime.train_or_load(cell.method, cfg, index, cell.split, train_records, seed=cell.seed,
-                                    device=device, workdir=cd.train_dir, root=root)
+                                    device=device, workdir=cd.train_dir, root=root, on_epoch_end=hook)
     timings["train_s"] = time.perf_counter() - t0
 
     say("extract")
@@ -225,7 +241,7 @@ def _run(plan: CellPlan, cd: CellDir, todo: dict[str, tuple[int, ...]], *, data:
         say("measure")
         cd.write_model(runtime.model_stats(trained, device=device))
 
-    cd.append_timings(timings, device)
+    cd.append_timings(timings, device, training=runtime.training_record(trained))
     cd.mark_done(sorted(set(cd.done_protocols()) | {n for n, _ in plan.protocols}))
 
 

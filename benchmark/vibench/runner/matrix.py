@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,11 @@ from tqdm import tqdm
 from vibench.errors import VibenchError
 from vibench.protocols import resolve_protocols
 from vibench.registry import load_plugin, resolve_methods
-from vibench.runner import executors
+from vibench.runner import estimate, executors
 from vibench.runner.cells import CellPlan, plan_cells
 from vibench.runner.datasources import DataSources
 from vibench.runner.runtime import load_method_config
+from vibench.runner.runtime import resolve_device as runtime_device
 from vibench.runner.suites import get_suite
 from vibench.runner.threads import configure_torch, threads_per_job
 from vibench.runner.weights import WeightChoices, planned_init
@@ -47,10 +48,21 @@ class RunOptions:
     untrained_reference: bool = False
     jobs: int = 1
     threads: int | None = None
-    #: --weights NAME=PATH items, --weights-dir, --allow-random-init (vibench.runner.weights)
+    eval_every: int | None = None
+    #: extra overrides for some methods: ((method, (key=value, ...)), ...)
+    method_overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: paper configs may start from random initialisation (explicit; the rehearsal sets it;
+    #: --allow-random-init, vibench.runner.weights)
+    allow_random_init: bool = False
+    #: evaluate on the first N test identities only
+    test_ids: int | None = None
+    #: print the training-cost table after the run and write <out>/rehearsal-<device>.json
+    show_costs: bool = False
+    #: --dry-run cost estimate from this store or costs JSON (default: vibench.runner.estimate)
+    estimate_from: Path | None = None
+    #: --weights NAME=PATH items and --weights-dir (vibench.runner.weights)
     weights: tuple[str, ...] = ()
     weights_dir: str | None = None
-    allow_random_init: bool = False
 
     @classmethod
     def for_suite(cls, name: str, **kw: Any) -> "RunOptions":
@@ -58,7 +70,9 @@ class RunOptions:
         opts = cls(methods=suite.methods, protocols=suite.protocols, suite=name, config=suite.config,
                    overrides=suite.overrides, synthetic_scale=suite.synthetic_scale or "tiny",
                    max_trials=suite.max_trials, regdb_splits=suite.regdb_splits,
-                   untrained_reference=suite.untrained_reference)
+                   untrained_reference=suite.untrained_reference, method_overrides=suite.method_overrides,
+                   allow_random_init=suite.allow_random_init, test_ids=suite.test_ids,
+                   show_costs=suite.show_costs)
         for key, value in kw.items():
             setattr(opts, key, value)
         return opts
@@ -66,8 +80,9 @@ class RunOptions:
     @classmethod
     def from_cli(cls, o: dict[str, Any]) -> "RunOptions":
         opts = cls.for_suite(o["suite"]) if o.get("suite") else cls()
-        if o.get("suite") == "paper" and not o.get("data_roots"):
-            raise VibenchError("the paper suite runs on the real datasets: give --data-root (see README, 'Real data')")
+        if o.get("suite") == "paper" and not o.get("data_roots") and not o.get("dry_run"):
+            raise VibenchError("the paper suite runs on the real datasets: give --data-root (see README, 'Real data'); "
+                               "--dry-run without it estimates the cost from the real datasets' known sizes")
         if o.get("methods"):
             opts.methods = o["methods"]
         if o.get("protocols"):
@@ -93,6 +108,8 @@ class RunOptions:
                                                    "timeout_min": o.get("slurm_timeout_min")}.items() if v}
         opts.plugins = tuple(v.strip() for v in (o.get("plugins") or "").split(",") if v.strip())
         opts.dry_run = bool(o.get("dry_run"))
+        if o.get("estimate_from"):
+            opts.estimate_from = Path(o["estimate_from"])
         opts.jobs = 1 if o.get("jobs") is None else int(o["jobs"])
         opts.threads = o.get("threads")
         if opts.jobs < 1 or (opts.threads is not None and opts.threads < 1):
@@ -102,9 +119,13 @@ class RunOptions:
                                "runs one cell per GPU, and the slurm executor one job per cell")
         if o.get("untrained_reference") is not None:
             opts.untrained_reference = bool(o["untrained_reference"])
+        if o.get("eval_every") is not None:
+            if int(o["eval_every"]) < 1:
+                raise VibenchError(f"--eval-every {o['eval_every']}: expected a positive number of epochs")
+            opts.eval_every = int(o["eval_every"])
         opts.weights = tuple(o.get("weights") or ())
         opts.weights_dir = o.get("weights_dir")
-        opts.allow_random_init = bool(o.get("allow_random_init"))
+        opts.allow_random_init = opts.allow_random_init or bool(o.get("allow_random_init"))
         return opts
 
 
@@ -116,20 +137,30 @@ def _ints(text: str, flag: str) -> list[int]:
 
 
 def data_sources(opts: RunOptions) -> DataSources:
-    return DataSources.parse(opts.data_roots, synthetic_scale=opts.synthetic_scale)
+    return DataSources.parse(opts.data_roots, synthetic_scale=opts.synthetic_scale, test_ids=opts.test_ids)
 
 
 def plan(opts: RunOptions) -> list[CellPlan]:
-    """The cells of a request, each with its full identity (config hash, data source)."""
+    """The cells of a request, each with its full identity (config hash, data source). Methods
+    with their own overrides (RunOptions.method_overrides) are planned with the common ones
+    followed by theirs."""
     for module in opts.plugins:
         load_plugin(module)
     methods = resolve_methods(opts.methods)
     specs = resolve_protocols(opts.protocols)
-    return plan_cells(methods, specs, seeds=opts.seeds, config=opts.config, overrides=opts.overrides,
-                      max_trials=opts.max_trials, regdb_splits=opts.regdb_splits,
-                      untrained_reference=opts.untrained_reference, data=data_sources(opts),
-                      weights=WeightChoices.parse(opts.weights, opts.weights_dir),
-                      allow_random_init=opts.allow_random_init)
+    extra = dict(opts.method_overrides)
+    data = data_sources(opts)
+    weights = WeightChoices.parse(opts.weights, opts.weights_dir)
+    plans: list[CellPlan] = []
+    for method in methods:
+        plans += plan_cells([method], specs, seeds=opts.seeds, config=opts.config,
+                            overrides=tuple(opts.overrides) + tuple(extra.get(method, ())),
+                            max_trials=opts.max_trials, regdb_splits=opts.regdb_splits,
+                            untrained_reference=opts.untrained_reference, data=data,
+                            weights=weights, allow_random_init=opts.allow_random_init)
+    weights.check_used()
+    plans = sorted(plans, key=lambda p: p.cell)
+    return [replace(p, eval_every=opts.eval_every) for p in plans] if opts.eval_every else plans
 
 
 def validate_configs(plans: list[CellPlan], *, locate: bool = True) -> None:
@@ -155,6 +186,9 @@ def run_matrix(opts: RunOptions) -> int:
     validate_configs(plans, locate=not opts.dry_run)
     _print_plan(opts, plans)
     if opts.dry_run:
+        if opts.config == "paper":
+            click.echo(estimate.format_estimate(estimate.estimate_plans(
+                plans, data, device=opts.device, source=opts.estimate_from)))
         return 0
     options = {"out": str(opts.out), "data": data.to_dict(), "device": opts.device, "overwrite": opts.overwrite}
     display = Progress(len(plans))
@@ -176,6 +210,14 @@ def run_matrix(opts: RunOptions) -> int:
     display.close()
     elapsed = time.perf_counter() - start
     print_summary(outcomes, elapsed)
+    if opts.show_costs:
+        click.echo("")
+        click.echo(estimate.format_costs(outcomes))
+        if opts.allow_random_init:
+            click.echo("(trained from random initialisation, allowed explicitly: a shape/time check, not a result)")
+        written = estimate.write_measured_costs(opts.out, runtime_device(options["device"]))
+        if written is not None:
+            click.echo(f"measured costs per method: {written}")
     return 1 if any(o["status"] == "failed" for o in outcomes) else 0
 
 

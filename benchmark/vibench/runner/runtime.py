@@ -16,8 +16,9 @@ from vibench.engine.config import load_config
 from vibench.engine.extract import extract_features
 from vibench.engine.latency import _input_size, count_parameters, measure_latency, measure_query_latency
 from vibench.engine.trainer import resolve_device as _resolve
-from vibench.engine.trainer import train, untrained
+from vibench.engine.trainer import train, training_costs, untrained
 from vibench.errors import VibenchError
+from vibench.registry import get_method_class
 from vibench.io import save_npz_atomic
 
 FEATURE_PREFIX = "features_"
@@ -56,13 +57,26 @@ class Trained:
 
 def train_or_load(method: str, cfg: dict[str, Any], index: DatasetIndex, split: int,
                   train_records: Sequence[ImageRecord], *, seed: int, device: str, workdir: Path,
-                  root: Path | None = None) -> Trained:
-    """Train (resuming from `workdir`) or load the finished model stored there."""
+                  root: Path | None = None,
+                  on_epoch_end: Callable[[Any, dict[str, Any]], None] | None = None) -> Trained:
+    """Train (resuming from `workdir`) or load the finished model stored there; `on_epoch_end`
+    is the trainer's per-epoch hook (vibench.runner.curve)."""
     inner = train(method, cfg, index, split, train_records=train_records, seed=seed, device=device,
-                  workdir=workdir, root=root, progress=False)
+                  workdir=workdir, root=root, progress=False, on_epoch_end=on_epoch_end)
     if not inner.complete:
         raise VibenchError(f"training of {method} did not complete")
     return Trained(inner)
+
+
+def stages_of(method: str, cfg: dict[str, Any], dataset: str) -> list[Any]:
+    """The training stages `method` runs with the resolved `cfg` (each has ``epochs``)."""
+    return get_method_class(method)(cfg, dataset).stages()
+
+
+def training_record(trained: Trained) -> dict[str, Any]:
+    """What the cell records about its training run: seconds per iteration, images per second,
+    peak memory (overall and per stage) and the initialisation the model started from."""
+    return {**training_costs(trained.inner.history), "init": trained.inner.init}
 
 
 def untrained_model(method: str, cfg: dict[str, Any], dataset: str, num_classes: int, *, seed: int,
@@ -104,6 +118,12 @@ class FeatureTable:
             return cls(paths, emb), str(z["records_sha256"])
 
 
+def extract_table(trained: Trained, records: Sequence[ImageRecord], root: Path, *, device: str) -> FeatureTable:
+    """The test-set embeddings of the model as it is now (no cache)."""
+    emb = extract_features(trained.method, trained.model, records, root, trained.inner.cfg, device)
+    return FeatureTable([r.path for r in records], emb)
+
+
 def features_for(trained: Trained, records: Sequence[ImageRecord], root: Path, *, device: str, cache: Path) -> FeatureTable:
     """The test-set embeddings, from the cell's cache when it matches the records."""
     digest = records_sha256(records)
@@ -111,8 +131,7 @@ def features_for(trained: Trained, records: Sequence[ImageRecord], root: Path, *
         table, cached_digest = FeatureTable.load(cache)
         if cached_digest == digest:
             return table
-    emb = extract_features(trained.method, trained.model, records, root, trained.inner.cfg, device)
-    table = FeatureTable([r.path for r in records], emb)
+    table = extract_table(trained, records, root, device=device)
     table.save(cache, digest)
     return table
 

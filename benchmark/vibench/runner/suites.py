@@ -7,12 +7,21 @@
   committed baseline.
 * ``paper``: the paper configs on the real datasets (needs --data-root and a GPU), every
   trial and every RegDB split.
+* ``rehearsal``: every method's paper config (input size, batch composition, augmentation,
+  optimizer and schedule) on synthetic data with the real datasets' identity splits
+  (scale ``paper-shape``) for a few iterations, **from random initialisation on purpose**
+  (``allow_random_init``), evaluated on a capped test set; it records seconds per iteration,
+  images per second and peak memory per cell (docs/rehearsal.md).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from vibench.errors import unknown_name
+
+#: training iterations per stage of a rehearsal cell, and the test identities it evaluates
+REHEARSAL_ITERATIONS = 2
+REHEARSAL_TEST_IDS = 24
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,19 @@ class Suite:
     overrides: tuple[str, ...] = field(default=())
     budget_seconds: int | None = None
     untrained_reference: bool = False
+    #: extra overrides for some methods only: ((method, (key=value, ...)), ...)
+    method_overrides: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    #: paper configs may train from random initialisation (the explicit switch of the weights
+    #: check; recorded with each cell's training record as its "init")
+    allow_random_init: bool = False
+    #: evaluate on the first N test identities only (None = all)
+    test_ids: int | None = None
+    #: print the training-cost table (s/iteration, images/s, peak memory) after the run
+    show_costs: bool = False
+
+    def overrides_for(self, method: str) -> tuple[str, ...]:
+        """The suite's overrides for `method`: the common ones, then the method's own."""
+        return tuple(self.overrides) + dict(self.method_overrides).get(method, ())
 
     def describe(self) -> str:
         data = f"synthetic '{self.synthetic_scale}' data" if self.synthetic_scale else "real data (--data-root)"
@@ -35,6 +57,12 @@ class Suite:
         trials = "all gallery trials" if self.max_trials is None else f"the first {self.max_trials} gallery trials"
         budget = f"; budget {self.budget_seconds // 60} min on 2 CPU cores" if self.budget_seconds else ""
         extra = f"; overrides {list(self.overrides)}" if self.overrides else ""
+        for method, items in self.method_overrides:
+            extra += f"; {method} also {list(items)}"
+        if self.test_ids is not None:
+            extra += f"; test set capped to the first {self.test_ids} test ids"
+        if self.allow_random_init:
+            extra += "; trains from random initialisation (allowed explicitly)"
         if self.untrained_reference:
             extra += "; untrained-model reference evaluated"
         return (f"{self.name}: {self.description}\n  methods: {self.methods}\n  protocols: {self.protocols}\n"
@@ -70,6 +98,28 @@ SUITES: dict[str, Suite] = {
         protocols="all",
         config="paper",
         synthetic_scale=None,
+    ),
+    "rehearsal": Suite(
+        name="rehearsal",
+        description=("paper configs at paper shapes (input size, batch, augmentation, optimizer) for "
+                     f"{REHEARSAL_ITERATIONS} iterations per stage on synthetic data with the real identity "
+                     "splits, from RANDOM initialisation (a shape/time/memory check, not a result); "
+                     "records s/iteration, images/s and peak memory"),
+        methods="all",
+        # one cell per method: 21 cells (adding regdb-v2t and llcm-v2i) measured far over the 20-minute
+        # budget on the shared 2-core machine (docs/rehearsal.md); add them with --protocols
+        protocols="sysu-all-single",
+        config="paper",
+        synthetic_scale="paper-shape",
+        regdb_splits=(1,),
+        max_trials=1,
+        overrides=(f"sampler.iterations={REHEARSAL_ITERATIONS}", "schedule.epochs=1", "model.init=random"),
+        # BIT's two stages carry their own epoch counts
+        method_overrides=(("bit", ("stages.0.epochs=1", "stages.1.epochs=1")),),
+        budget_seconds=20 * 60,
+        allow_random_init=True,
+        test_ids=REHEARSAL_TEST_IDS,
+        show_costs=True,
     ),
 }
 

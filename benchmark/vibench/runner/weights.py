@@ -11,7 +11,7 @@ verifies the files before the first cell starts; the runner stores its record in
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -20,12 +20,14 @@ from vibench.engine.pretrained import KNOWN_WEIGHTS, check_random_init, init_lab
 from vibench.errors import VibenchError, did_you_mean
 
 
-@dataclass(frozen=True)
+@dataclass
 class WeightChoices:
-    """Weight files given on the command line: backbone name -> file, and a folder of known files."""
+    """Weight files given on the command line: backbone name -> file, and a folder of known files.
+    `seen` collects the backbones of the configs it was asked about (for :meth:`check_used`)."""
 
     files: tuple[tuple[str, str], ...] = ()
     folder: str | None = None
+    seen: set[str] = field(default_factory=set)
 
     @classmethod
     def parse(cls, items: Iterable[str] = (), folder: str | Path | None = None) -> "WeightChoices":
@@ -54,6 +56,8 @@ class WeightChoices:
         """The ``model.weights=PATH`` override for a resolved config whose backbone was given a file
         (only for ``model.init`` imagenet or file; a random-init config keeps no weights)."""
         spec = init_spec(cfg)
+        if spec is not None:
+            self.seen.add(spec.arch)
         if spec is None or spec.kind == "random":
             return ()
         path = dict(self.files).get(spec.arch)
@@ -65,9 +69,9 @@ class WeightChoices:
             path = str(candidate)
         return (f"model.weights={json.dumps(path)}",) if path else ()
 
-    def check_used(self, backbones: Iterable[str]) -> None:
-        """Every ``--weights`` name must be the backbone of some selected method."""
-        seen = sorted(set(backbones))
+    def check_used(self) -> None:
+        """Every ``--weights`` name must be the backbone of some planned cell's config."""
+        seen = sorted(self.seen)
         for name, _ in self.files:
             if name not in seen:
                 raise VibenchError(f"--weights {name}=...: no selected method uses backbone {name!r}"

@@ -11,11 +11,11 @@ from vibench.store.read import (StoreScan, StoredCell, check_store_root, find_ra
                                 incomplete_cells, iter_completed_cells, read_cell, scan_store)
 from vibench.store.verify import CellCheck, Problem, check_cells, repair_targets, verify_cell
 from vibench.store.format import SCHEMA_VERSION, finish_metrics_doc, metrics_doc
-from vibench.store.summary import mean_cmc, summarize_trials, trial_record
+from vibench.store.summary import curve_summary, mean_cmc, summarize_trials, trial_record
 
 __all__ = ["STANDARD", "Cell", "config_label", "config_name", "data_label", "real_data_id",
            "synthetic_data_id", "CellDir", "iter_cell_dirs", "open_cell", "CellLock", "StoreScan", "StoredCell",
            "check_store_root", "find_rankings", "incomplete_cells", "iter_completed_cells",
            "read_cell", "scan_store", "CellCheck", "Problem", "check_cells", "repair_targets",
            "verify_cell", "SCHEMA_VERSION", "finish_metrics_doc", "metrics_doc", "mean_cmc",
-           "summarize_trials", "trial_record"]
+           "summarize_trials", "trial_record", "curve_summary"]

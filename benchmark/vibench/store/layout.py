@@ -75,6 +75,11 @@ class CellDir:
     def timings_path(self) -> Path:
         return self.root / "timings.json"
 
+    @property
+    def curve_path(self) -> Path:
+        """Test metrics during training (``vibench run --eval-every``; vibench.runner.curve)."""
+        return self.root / "curve.json"
+
     def metrics_path(self, protocol: str) -> Path:
         return self.root / "metrics" / f"{protocol}.json"
 
@@ -103,6 +108,14 @@ class CellDir:
         if not path.is_file():
             return None
         return migrate_metrics(read_json_file(path, "protocol metrics file"), path)
+
+    def read_curve(self) -> dict[str, Any] | None:
+        if not self.curve_path.exists():
+            return None
+        curve = read_json_file(self.curve_path, "training curve (curve.json)")
+        if not isinstance(curve, dict) or not isinstance(curve.get("points"), list):
+            raise VibenchError(f"{self.curve_path}: expected a mapping with a 'points' list")
+        return curve
 
     def metrics_protocols(self) -> list[str]:
         return sorted(p.stem for p in (self.root / "metrics").glob("*.json"))
@@ -151,14 +164,26 @@ class CellDir:
 
         save_rankings(self.rankings_path(protocol, trial), rankings)
 
+    def write_curve(self, curve: dict[str, Any]) -> None:
+        write_json_atomic(self.curve_path, curve)
+
     def write_model(self, stats: dict[str, Any]) -> None:
         write_json_atomic(self.model_path, stats)
 
-    def append_timings(self, timings: dict[str, float], device: str) -> None:
-        """timings.json: one entry of seconds per phase for every (resumed) run of the cell."""
+    def append_timings(self, timings: dict[str, float], device: str,
+                       training: dict[str, Any] | None = None) -> None:
+        """timings.json: one entry of seconds per phase for every (resumed) run of the cell, and
+        `training`: the training run's seconds per iteration, images per second and peak memory
+        (vibench.engine.trainer.training_costs, measured when the model was trained)."""
         old = read_json_file(self.timings_path, "timings") if self.timings_path.exists() else {}
-        write_json_atomic(self.timings_path, {"runs": list(old.get("runs", [])) + [timings],
-                                              "device": device})
+        doc: dict[str, Any] = {"runs": list(old.get("runs", [])) + [timings], "device": device}
+        if training is not None or "training" in old:
+            doc["training"] = training if training is not None else old["training"]
+        write_json_atomic(self.timings_path, doc)
+
+    def read_timings(self) -> dict[str, Any] | None:
+        """timings.json, or None when the cell has none yet."""
+        return read_json_file(self.timings_path, "timings") if self.timings_path.exists() else None
 
     def write_spec(self, spec: dict[str, Any]) -> None:
         """Freeze the spec. A spec of another identity is refused once the cell produced

@@ -20,6 +20,8 @@ class StoredCell:
     spec: dict[str, Any]
     metrics: dict[str, dict[str, Any]]
     model: dict[str, Any] | None
+    #: test metrics during training (``vibench run --eval-every``), or None
+    curve: dict[str, Any] | None = None
 
     @property
     def cell(self) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def read_cell(path: Path) -> StoredCell:
     for protocol in cd.metrics_protocols():
         doc = cd.read_metrics(protocol)
         metrics[str(doc.get("protocol", protocol))] = doc
-    return StoredCell(cd.root, cd.read_spec(), metrics, cd.read_model())
+    return StoredCell(cd.root, cd.read_spec(), metrics, cd.read_model(), cd.read_curve())
 
 
 @dataclass

@@ -42,3 +42,16 @@ def summarize_trials(trials: Mapping[str, Mapping[str, Any]]) -> dict[str, float
 def trial_record(result: Any, lists: Any) -> dict[str, Any]:
     """The record of one trial: the EvalResult's fields plus the sha256 of its protocol lists."""
     return {**result.to_dict(), "list_sha256": lists.sha256}
+
+
+def curve_summary(curve: Mapping[str, Any], protocol: str, metric: str = "mAP") -> dict[str, Any] | None:
+    """Last-epoch and best-on-test values of `metric` for `protocol` in a cell's ``curve.json``
+    (``vibench run --eval-every``): {last, last_epoch, best, best_epoch, gap = best - last};
+    the earliest epoch wins a tie for best. None when the curve lacks the protocol."""
+    pts = [(int(p["epoch"]), float(p["protocols"][protocol]["summary"][metric]))
+           for p in curve.get("points", []) if protocol in p.get("protocols", {})]
+    if not pts:
+        return None
+    last_epoch, last = max(pts)
+    best_epoch, best = max(pts, key=lambda e: (e[1], -e[0]))
+    return {"last": last, "last_epoch": last_epoch, "best": best, "best_epoch": best_epoch, "gap": best - last}

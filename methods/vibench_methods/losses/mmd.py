@@ -5,9 +5,15 @@ Kernel (Eq. 6): K(x, y) = sum_m alpha_m exp(-||x - y||^2 / (2 sigma_m^2)).
 * Adaptive bandwidth ([G] from the official code's ``MMD_Loss``): the base 2 sigma^2 is the mean
   squared distance between distinct rows of the pooled set Z = [X; Y] (Eq. 7's matrix D), detached;
   the M kernels use 2 sigma_m^2 = base * ``multipliers[m]`` (default 1/4, 1/2, 1, 2, 4).
-* Learnable weights: alpha = softmax(logits) with the logits an ``nn.Parameter`` initialised equal
-  (``learn_weights: true``, the paper); ``learn_weights: false`` freezes them at 1/M. The official
-  code sums the kernels with weight 1 each (= M x the frozen variant).
+* Learnable weights (Eq. 6, "learnable weights alpha_m"): logits z (an ``nn.Parameter``, equal at
+  the start) and alpha = (1 - floor) softmax(z) + floor / M, so every kernel keeps at least
+  floor / M of the weight and no kernel more than 1 - floor + floor / M. The loss is linear in
+  alpha, so without the floor any gradient rule on alpha ends on one kernel (a vertex of the
+  simplex). ``weight_objective``: ``maximise`` (MK-MMD, Gretton et al. 2012 / DAN: the weights
+  pick the kernels that see the largest discrepancy, through a gradient reversal on z, while the
+  features minimise it) or ``minimise`` (alpha descends the loss it weights, i.e. moves onto the
+  kernel that sees the smallest discrepancy). ``learn_weights: false`` freezes alpha at 1/M; the
+  official code sums the kernels with weight 1 each (= M x the frozen variant).
 * Estimator (Eq. 8): ``unbiased`` (paper) drops the i = j terms of K_ss and K_tt and divides by
   n(n-1); ``biased`` (official code) keeps them, i.e. mean(K_ss) + mean(K_tt) - 2 mean(K_st).
 """
@@ -19,6 +25,7 @@ import torch
 from torch import nn
 
 from vibench.errors import VibenchError
+from vibench_methods.layers.grl import grad_reverse
 
 
 def pairwise_sq_dists(z: torch.Tensor) -> torch.Tensor:
@@ -37,10 +44,17 @@ class AMKMMD(nn.Module):
         multipliers: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0),
         learn_weights: bool = True,
         estimator: str = "unbiased",
+        weight_objective: str = "maximise",
+        weight_floor: float = 0.5,
     ) -> None:
         super().__init__()
         if estimator not in ("unbiased", "biased"):
             raise VibenchError(f"mmd.estimator must be 'unbiased' or 'biased', got {estimator!r}")
+        if weight_objective not in ("maximise", "minimise"):
+            raise VibenchError(f"mmd.weight_objective must be 'maximise' or 'minimise', got {weight_objective!r}")
+        if not 0.0 <= float(weight_floor) <= 1.0:
+            raise VibenchError(f"mmd.weight_floor must be in [0, 1], got {weight_floor}")
+        self.weight_objective, self.weight_floor = weight_objective, float(weight_floor)
         if not multipliers or any(float(m) <= 0 for m in multipliers):
             raise VibenchError(f"mmd.multipliers must be positive numbers, got {list(multipliers)}")
         self.register_buffer("multipliers", torch.tensor([float(m) for m in multipliers]), persistent=False)
@@ -53,8 +67,13 @@ class AMKMMD(nn.Module):
 
     @property
     def alphas(self) -> torch.Tensor:
-        """The kernel weights alpha_m (Eq. 6), summing to one."""
-        return torch.softmax(self.logits, dim=0)
+        """The kernel weights alpha_m (Eq. 6): (1 - floor) softmax(z) + floor / M, summing to one;
+        with ``weight_objective: maximise`` the gradient reaching z is reversed (MK-MMD)."""
+        z = self.logits
+        if isinstance(z, nn.Parameter) and self.weight_objective == "maximise":
+            z = grad_reverse(z)
+        m = z.shape[0]
+        return (1.0 - self.weight_floor) * torch.softmax(z, dim=0) + self.weight_floor / m
 
     def kernel(self, d: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
         """K = sum_m alpha_m exp(-D / (base * mult_m)) for a squared-distance matrix D."""

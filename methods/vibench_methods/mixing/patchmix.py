@@ -5,12 +5,15 @@ A visible image x^V and the index-aligned infrared image x^I of the same identit
 image x^M is taken from x^V with probability p and from x^I with probability 1 - p (paper: p = 0.1
 on SYSU-MM01, 0.5 on RegDB).
 
-``sampling`` ([G], the paper only says "probability p"):
+``sampling``:
 
-* ``"exact"`` (default): exactly ``round(p * T)`` of the T patches are visible, chosen uniformly
-  without replacement; every patch is still visible with marginal probability p, and every
-  mixed image has the same composition (matching the PedMix sampler).
-* ``"bernoulli"``: an independent Bernoulli(p) draw per patch.
+* ``"bernoulli"``: an independent Bernoulli(p) draw per patch, as Sec. 3.3.1 states it (each
+  patch is visible "with probability p"), so the number of visible patches of one mixed image is
+  Binomial(T, p) for T patches. PMCM's paper config uses it.
+* ``"exact"``: exactly ``round(p * T)`` of the T patches are visible, chosen uniformly without
+  replacement (every patch still has marginal probability about p, and every mixed image the same
+  composition, like the PedMix sampler). The class default, kept for TMPA's patch-mix ablation
+  (TMPA Table IV), whose config states it.
 
 The "infrared-based" view is x^M itself (fraction p visible); the "visible-based" view swaps the
 roles (fraction p infrared), so patch-mix can stand in for PedMix in TMPA, which needs both

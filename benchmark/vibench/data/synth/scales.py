@@ -1,8 +1,12 @@
-"""The sizes of every synthetic dataset at every scale (tiny, small, paper).
+"""The sizes of every synthetic dataset at every scale (tiny, small, paper, paper-shape).
 
 `paper` matches the real datasets' identity and image counts (protocols.md sections 1.1, 2.1,
 3.1; the LLCM per-split image counts are those of the LLCM paper); `tiny` is what the tests and
-the default run use; `small` is a few times bigger than tiny.
+the default run use; `small` is a few times bigger than tiny. `paper-shape` has the real
+identity splits and cameras at the paper's image size but caps the images per identity (one per
+camera folder; RegDB two per modality; LLCM one or two cameras per id and modality): the
+rehearsal suite's data, where classifier heads and the sampler see paper shapes and generation
+stays within a few minutes (docs/synthetic.md).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Union
 from vibench.errors import unknown_name
 
 DATASETS: tuple[str, ...] = ("sysu", "regdb", "llcm")
-SCALES: tuple[str, ...] = ("tiny", "small", "paper")
+SCALES: tuple[str, ...] = ("tiny", "small", "paper", "paper-shape")
 
 Range = tuple[int, int]
 
@@ -78,7 +82,8 @@ class ScaleSpec:
                 "width": self.width, "jpeg_quality": self.jpeg_quality, "counts": asdict(self.counts)}
 
 
-_SIZES: dict[str, tuple[int, int]] = {"tiny": (64, 32), "small": (128, 64), "paper": (288, 144)}
+_SIZES: dict[str, tuple[int, int]] = {"tiny": (64, 32), "small": (128, 64), "paper": (288, 144),
+                                     "paper-shape": (288, 144)}
 
 _COUNTS: dict[str, dict[str, Counts]] = {
     "sysu": {
@@ -90,11 +95,15 @@ _COUNTS: dict[str, dict[str, Counts]] = {
         "paper": SysuCounts(296, 99, 96, indoor_test=56, indoor_fraction_train=0.58,
                             visible_per_folder=(10, 10), infrared_per_folder=(10, 10),
                             visible_total=30071, infrared_total=15792),
+        # the paper split (395 training ids = train + val, 96 test ids), one image per folder
+        "paper-shape": SysuCounts(296, 99, 96, indoor_test=56, indoor_fraction_train=0.58,
+                                  visible_per_folder=(1, 1), infrared_per_folder=(1, 1)),
     },
     "regdb": {
         "tiny": RegdbCounts(48, 5, 5),
         "small": RegdbCounts(128, 10, 10),
         "paper": RegdbCounts(412, 10, 10),
+        "paper-shape": RegdbCounts(412, 2, 2),
     },
     "llcm": {
         "tiny": LlcmCounts(32, 24, cams_per_id=(2, 3), per_folder=(2, 4)),
@@ -103,6 +112,7 @@ _COUNTS: dict[str, dict[str, Counts]] = {
         # test 8,680 VIS + 7,166 NIR.
         "paper": LlcmCounts(713, 351, cams_per_id=(2, 4), per_folder=(2, 2),
                             totals=(16946, 13975, 8680, 7166)),
+        "paper-shape": LlcmCounts(713, 351, cams_per_id=(1, 2), per_folder=(1, 1)),
     },
 }
 
