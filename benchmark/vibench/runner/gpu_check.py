@@ -3,7 +3,9 @@ fresh GPU machine every part of vibench that only a GPU runs, within a time budg
 summary and writes one JSON document.
 
 Parts, each run in its own child process (a crash or an out-of-memory error of one part does not
-take the others with it; peak memory is the part's own), in this order:
+take the others with it; peak memory is the part's own), in this order (the bounded parts first,
+the rehearsal last with the time that is left; cells it completes are reported even when it is
+stopped):
 
 * ``preflight``: which of the packages the GPU path imports are present; the GPUs.
 * ``parity``: the same inputs evaluated on CPU and on the device give identical metrics: one
@@ -12,13 +14,13 @@ take the others with it; peak memory is the part's own), in this order:
   asserted: the device's matmul sums in another order, so near-ties may swap).
 * ``latency``: BIT vs PMT per-query latency of their paper configs (the BIT paper: 14 vs 10 ms on
   an L20), in the config's precision (bf16 autocast on CUDA) and in fp32.
-* ``rehearsal``: ``vibench run --suite rehearsal`` on the device (bf16, channels_last as the
-  paper configs set them); its per-cell figures read back from the store.
 * ``throughput``: test-time images per second and peak memory of every method's paper config.
 * ``evaluate``: ``vibench.evaluate`` on the SYSU multi-shot size and ``evaluate_features`` on a
   100,000 x 100,000 gallery, on the device.
 * ``executor``: the local multi-GPU executor (``--gpus``) on every GPU present, a tiny suite of
   two cells per GPU; which GPU ran which cell, read from the store.
+* ``rehearsal``: ``vibench run --suite rehearsal`` on the device (bf16, channels_last as the
+  paper configs set them); its per-cell figures read back from the store.
 
 Sizes come from a :class:`Scale` (``full`` on the GPU, ``quick`` for the CPU tests). Imports of
 this module: torch, numpy and vibench (its GPU path needs numpy, pyyaml, pillow, filelock, tqdm,
@@ -53,7 +55,7 @@ from vibench.store.layout import read_json_file
 from vibench.store.read import scan_store
 
 SCHEMA = "vibench-gpu-check/1"
-PARTS = ("preflight", "parity", "latency", "rehearsal", "throughput", "evaluate", "executor")
+PARTS = ("preflight", "parity", "latency", "throughput", "evaluate", "executor", "rehearsal")
 #: packages the GPU path imports (module name -> distribution); checked by the preflight
 GPU_PATH_MODULES = {"numpy": "numpy", "yaml": "pyyaml", "PIL": "pillow", "filelock": "filelock",
                     "tqdm": "tqdm", "timm": "timm", "torchvision": "torchvision", "click": "click"}
@@ -83,9 +85,10 @@ SCALES = {
     "full": Scale("full", "paper", (3803, 3010), (3803, 3010), (100_000, 100_000), 301, 20, 64, 10, 2),
     "quick": Scale("quick", "tiny", (120, 90), (120, 90), (400, 300), 60, 2, 4, 2, 1),
 }
-#: seconds each part is given at most (full scale); parts start in PARTS order while time is left
-PART_BUDGET_S = {"preflight": 30, "parity": 60, "latency": 90, "rehearsal": 240, "throughput": 90,
-                 "evaluate": 150, "executor": 120}
+#: seconds each part is given at most (full scale); parts start in PARTS order while time is
+#: left, the bounded parts first and the rehearsal (the longest, partial results kept) last
+PART_BUDGET_S = {"preflight": 30, "parity": 60, "latency": 60, "throughput": 60, "evaluate": 90,
+                 "executor": 90, "rehearsal": 330}
 #: a part is started only with at least this much of the deadline left
 MIN_START_S = 20
 
