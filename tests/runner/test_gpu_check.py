@@ -112,6 +112,10 @@ def test_summary_lines_and_exit_status():
                     "methods": {"agw": {"config": "paper", "precision": "bf16-autocast", "images_per_second": 2000.0,
                                         "peak_allocated_mib": 1234.0},
                                 "tmpa": {"error": "OutOfMemoryError: ..."}}},
+        evaluate={"status": "pass", "part_seconds": 2, "shape": [3803, 3010], "seconds_best": 0.0125,
+                  "peak_allocated_mib": 300.0},
+        evaluate_big={"status": "pass", "part_seconds": 30, "shape": [100000, 100000], "seconds": 25.5,
+                      "peak_allocated_mib": 9000.0},
         executor={"status": "skip", "reason": "time budget spent (450 s deadline)"},
     )
     text = gc.format_summary(doc)
@@ -121,6 +125,8 @@ def test_summary_lines_and_exit_status():
     assert "latency ratio bit / pmt: bf16-autocast 1.50 (paper: 1.40)" in text
     assert "throughput agw (paper, bf16-autocast, batch 64): 2000.0 images/s, 1234 MiB alloc" in text
     assert "throughput tmpa: OutOfMemoryError" in text
+    assert "evaluate 3803x3010: 12.5 ms (best of 3), 300 MiB alloc" in text
+    assert "evaluate_features 100000x100000: 25.50 s, 9000 MiB alloc" in text
     assert "executor    SKIP" in text and "GPUs: 0: NVIDIA H200 (139.8 GiB)" in text
     assert gc.overall_status(doc) == 1
     ok = _doc(preflight={"status": "pass"}, executor={"status": "skip", "reason": "no GPU"})
@@ -134,7 +140,9 @@ def test_query_latency_harness_on_tiny_configs():
     res = gc.query_latency(("bit", "pmt"), "cpu", QUICK)
     assert res["status"] == "pass" and res["ratio_of"] == "bit / pmt"
     bit, pmt = res["methods"]["bit"], res["methods"]["pmt"]
-    assert set(bit) == {"config", "config_hash", "fp32"}  # CPU: one precision, fp32
+    assert set(bit) == {"config", "config_hash", "overrides", "fp32"}  # CPU: one precision, fp32
+    assert res["methods"]["bit-nocache"]["overrides"] == ["bit.refine.cache_pairs=0"]
+    assert res["methods"]["bit-nocache"]["config_hash"] != bit["config_hash"]
     assert bit["config"] == "tiny" and bit["fp32"]["gallery"] == QUICK.latency_gallery
     assert bit["fp32"]["refine_k"] > 0 and pmt["fp32"]["refine_k"] is None
     assert res["ratio"]["fp32"] == pytest.approx(bit["fp32"]["ms_per_query"] / pmt["fp32"]["ms_per_query"])
@@ -148,14 +156,16 @@ def test_throughput_and_evaluate_timing_on_cpu():
     assert row["images_per_second"] == pytest.approx(QUICK.throughput_batch / (row["ms_per_batch"] / 1000))
     assert row["peak_rss_mib"] > 0
     ev = gc.evaluate_timing("cpu", QUICK)
-    assert ev["sysu_multi"]["shape"] == list(QUICK.sysu_multi) and len(ev["sysu_multi"]["seconds"]) == 3
-    assert ev["big_gallery"]["shape"] == list(QUICK.big_gallery) and ev["big_gallery"]["num_valid"] > 0
+    assert ev["shape"] == list(QUICK.sysu_multi) and len(ev["seconds"]) == 3
+    assert ev["seconds_best"] == min(ev["seconds"])
+    big = gc.evaluate_big_timing("cpu", QUICK)
+    assert big["shape"] == list(QUICK.big_gallery) and big["num_valid"] > 0
 
 
 def test_gpu_parts_skip_without_cuda():
     if torch.cuda.is_available():
         pytest.skip("CUDA is present: the parts run instead of skipping")
-    for part in ("parity", "latency", "throughput", "evaluate", "rehearsal", "executor"):
+    for part in ("parity", "latency", "throughput", "evaluate", "evaluate_big", "rehearsal", "executor"):
         res = gc.run_part(part, "cuda", QUICK, Path("."), 10)
         assert res["status"] == "skip" and "CUDA is not available" in res["reason"], part
 
@@ -261,6 +271,6 @@ def test_device_parts_run_on_cuda():
     assert thr["status"] == "pass" and thr["methods"]["agw"]["peak_allocated_mib"] > 0
     assert thr["methods"]["agw"]["precision"] == "bf16-autocast" and thr["methods"]["agw"]["channels_last"]
     lat = gc.query_latency(("bit", "pmt"), "cuda", QUICK)
-    assert set(lat["methods"]["bit"]) == {"config", "config_hash", "bf16-autocast", "fp32"}
-    ev = gc.evaluate_timing("cuda", QUICK)
-    assert ev["sysu_multi"]["peak_allocated_mib"] > 0
+    assert set(lat["methods"]["bit"]) == {"config", "config_hash", "overrides", "bf16-autocast", "fp32"}
+    assert gc.evaluate_timing("cuda", QUICK)["peak_allocated_mib"] > 0
+    assert gc.evaluate_big_timing("cuda", QUICK)["peak_allocated_mib"] > 0

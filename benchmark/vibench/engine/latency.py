@@ -162,11 +162,12 @@ def measure_latency(
     }
 
 
-def paper_method(method_name: str, dataset: str, config: str = "paper") -> tuple[Method, str]:
-    """(the method built from its `config` for `dataset`, that config's hash). The hash is of the
-    config as loaded; the method gets ``model.weights: null`` so that no weight file is read:
-    parameter counts, FLOPs and timings do not depend on the weights' values."""
-    cfg = load_config(method_name, config, dataset=dataset)
+def paper_method(method_name: str, dataset: str, config: str = "paper",
+                 overrides: tuple[str, ...] = ()) -> tuple[Method, str]:
+    """(the method built from its `config` (with `overrides`) for `dataset`, that config's hash).
+    The hash is of the config as loaded; the method gets ``model.weights: null`` so that no weight
+    file is read: parameter counts, FLOPs and timings do not depend on the weights' values."""
+    cfg = load_config(method_name, config, dataset=dataset, overrides=overrides)
     digest = config_hash(cfg)
     if isinstance(cfg.get("model"), dict):
         cfg["model"]["weights"] = None
