@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -274,3 +275,22 @@ def test_device_parts_run_on_cuda():
     assert set(lat["methods"]["bit"]) == {"config", "config_hash", "overrides", "bf16-autocast", "fp32"}
     assert gc.evaluate_timing("cuda", QUICK)["peak_allocated_mib"] > 0
     assert gc.evaluate_big_timing("cuda", QUICK)["peak_allocated_mib"] > 0
+
+
+def test_run_logged_kills_the_whole_group_on_timeout(tmp_path):
+    """A command that outlives its limit is stopped with the processes it started (exit 124)."""
+    marker = tmp_path / "grandchild-survived"
+    grandchild = tmp_path / "grandchild.py"
+    started = tmp_path / "grandchild-started"
+    grandchild.write_text(f"import time\nopen({str(started)!r}, 'w').close()\ntime.sleep(5)\n"
+                          f"open({str(marker)!r}, 'w').close()\n")
+    parent = tmp_path / "parent.py"
+    parent.write_text(f"import subprocess, sys, time\nsubprocess.Popen([sys.executable, {str(grandchild)!r}])\n"
+                      "time.sleep(60)\n")
+    assert gc.run_logged([sys.executable, str(parent)], 4.0, tmp_path / "log") == 124
+    if not started.exists():
+        pytest.skip("the machine is too busy: the grandchild had not started within 4 s")
+    time.sleep(6)
+    assert not marker.exists()  # the grandchild was killed with its parent
+    assert gc.run_logged([sys.executable, "-c", "print('hi')"], 30, tmp_path / "log2") == 0
+    assert (tmp_path / "log2").read_text().strip() == "hi"

@@ -36,6 +36,7 @@ import importlib.util
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -451,14 +452,26 @@ def executor_outcome(store: Path, expected_cells: int, gpus: Sequence[int]) -> d
             "gpus": list(gpus), "cells": by_cell, "devices_used": used}
 
 
+def run_logged(cmd: Sequence[str], timeout: float, log: Path) -> int:
+    """Run `cmd` in its own process group, output to `log`; its exit code, or 124 after killing
+    the whole group (the command and any workers it spawned) when it outlives `timeout`."""
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.Popen(list(cmd), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            return 124
+
+
 def run_cli(args: Sequence[str], timeout: float, log: Path) -> tuple[int, float]:
     """Run the CLI with `args`, output to `log`; (exit code, seconds); 124 on timeout."""
     t0 = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as fh:
-        try:
-            rc = subprocess.run(cli_command(args), stdout=fh, stderr=subprocess.STDOUT, timeout=timeout).returncode
-        except subprocess.TimeoutExpired:
-            rc = 124
+    rc = run_logged(cli_command(args), timeout, log)
     return rc, time.perf_counter() - t0
 
 
@@ -547,11 +560,9 @@ def run_isolated(part: str, device: str, scale: Scale, work: Path, timeout: floa
     cmd = [sys.executable, "-m", "vibench.runner.gpu_check", "--part", part, "--device", device,
            "--scale", scale.name, "--work", str(work), "--out", str(result), "--timeout", str(int(timeout))]
     t0 = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as fh:
-        try:
-            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout + 15).returncode
-        except subprocess.TimeoutExpired:
-            return {"status": "error", "reason": f"timed out after {timeout:.0f} s", "part_seconds": time.perf_counter() - t0}
+    rc = run_logged(cmd, timeout + 15, log)  # the part stops its own CLI runs at `timeout`
+    if rc == 124:
+        return {"status": "error", "reason": f"timed out after {timeout:.0f} s", "part_seconds": time.perf_counter() - t0}
     if rc != 0 or not result.is_file():
         return {"status": "error", "reason": f"exit code {rc}: {_tail(log)}", "part_seconds": time.perf_counter() - t0}
     return json.loads(result.read_text(encoding="utf-8"))
