@@ -15,7 +15,7 @@ PY="${PYTHON:-python3}"
 DEST="${1:-${OUT:-.}/gpu-check.json}"
 shift || true
 WORK="${GPU_CHECK_WORK:-${TMPDIR:-/tmp}/vibench-gpu-check}"
-DEADLINE="${GPU_CHECK_DEADLINE:-440}"   # seconds for all parts; the install and start-up fit in the rest of 8 minutes
+DEADLINE="${GPU_CHECK_DEADLINE:-420}"   # seconds for all parts; the install and start-up fit in the rest of 8 minutes
 
 have_vibench() {
   "$PY" - <<'EOF' 2>/dev/null
@@ -41,10 +41,10 @@ mkdir -p "$WORK" "$(dirname "$DEST")"
 export VIBENCH_CACHE="${VIBENCH_CACHE:-$WORK/cache}"
 export PYTHONUNBUFFERED=1
 # the outer limit is a safety net: the check itself stops starting parts at its deadline
-timeout 470 "$PY" -m vibench.runner.gpu_check --device "${GPU_CHECK_DEVICE:-cuda}" \
+timeout 450 "$PY" -m vibench.runner.gpu_check --device "${GPU_CHECK_DEVICE:-cuda}" \
   --deadline "$DEADLINE" --work "$WORK" --out "$DEST" "$@"
 rc=$?
 if [ "$rc" = 124 ]; then
-  echo "gpu-check: error: stopped after 470 s; the parts finished so far are in $WORK/*.json" >&2
+  echo "gpu-check: error: stopped after 450 s; the parts finished so far are in $WORK/*.json" >&2
 fi
 exit "$rc"

@@ -569,7 +569,7 @@ def run_isolated(part: str, device: str, scale: Scale, work: Path, timeout: floa
 
 
 def run_check(device: str = "cuda", scale: str = "full", parts: Sequence[str] = PARTS, *,
-              deadline_s: float = 450.0, work: Path | None = None, isolate: bool = True,
+              deadline_s: float = 420.0, work: Path | None = None, isolate: bool = True,
               clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
     """Run `parts` in order while the deadline allows; the document :func:`write_report` writes."""
     if scale not in SCALES:
@@ -685,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--scale", default="full", choices=sorted(SCALES))
     ap.add_argument("--parts", default=",".join(PARTS), help="comma-separated, in this order: " + ",".join(PARTS))
-    ap.add_argument("--deadline", type=float, default=450.0, help="seconds for all parts together")
+    ap.add_argument("--deadline", type=float, default=420.0, help="seconds for all parts together")
     ap.add_argument("--work", type=Path, default=None, help="folder for stores and logs (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=None, help="JSON file to write")
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)  # child process: one part
