@@ -98,7 +98,7 @@ EOF
 )"
 
 if [ -f "$CONF" ] && ! grep -qxF "$MARK" "$CONF"; then
-  die "$CONF exists and was not written by this script; not touching a real cluster's config (set SLURM_CONF to another path to run a local cluster beside it)"
+  die "$CONF was not written by this script: not overwriting it (move it away, or set SLURM_CONF to another path)"
 fi
 CHANGED=0
 if [ ! -f "$CONF" ] || [ "$(cat "$CONF")" != "$NEW" ]; then

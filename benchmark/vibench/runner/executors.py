@@ -116,7 +116,7 @@ def run_gpu_pool(plans: Sequence[CellPlan], options: JobOptions, gpus: Sequence[
 
 
 #: sbatch defaults of the slurm executor; `vibench run --slurm-*` options replace them (a
-#: partition's own limits may be lower: see docs/running.md, "Slurm")
+#: partition's own limits may be lower: see docs/training.md, "Running on Slurm")
 SLURM_DEFAULTS: dict[str, Any] = {"timeout_min": 24 * 60, "cpus_per_task": 8, "tasks_per_node": 1}
 #: Slurm job states (squeue --states=all) after which a job writes nothing more
 SLURM_ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY",
@@ -131,7 +131,7 @@ POLL_S = 1.0
 QUEUE_POLL_S = 10.0
 #: seconds a job may be gone from the queue before its missing result counts as lost (a shared
 #: file system may show the result file late)
-RESULT_GRACE_S = 30.0
+RESULT_GRACE_S = 15.0
 
 
 def slurm_parameters(*, partition: str | None = None, timeout_min: int | None = None,
