@@ -27,6 +27,8 @@ def test_slurm_parameters_from_the_cli_options() -> None:
         executors.slurm_parameters(options=["account"])
     with pytest.raises(VibenchError, match=r"--slurm-cpus-per-task 0: expected a positive number"):
         executors.slurm_parameters(cpus_per_task=0)
+    with pytest.raises(VibenchError, match=r"--slurm-gpus-per-node -1: expected 0 or more"):
+        executors.slurm_parameters(gpus_per_node=-1)
 
 
 def test_a_job_sizes_its_threads_to_its_own_allocation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -148,6 +148,8 @@ def slurm_parameters(*, partition: str | None = None, timeout_min: int | None = 
     for key, value in (("timeout_min", timeout_min), ("cpus_per_task", cpus_per_task), ("mem_gb", mem_gb)):
         if value is not None and value <= 0:
             raise VibenchError(f"--slurm-{key.replace('_', '-')} {value}: expected a positive number")
+    if gpus_per_node is not None and gpus_per_node < 0:
+        raise VibenchError(f"--slurm-gpus-per-node {gpus_per_node}: expected 0 or more")
     if gpus_per_node:
         params["gpus_per_node"] = int(gpus_per_node)
     extra = {}
