@@ -1,4 +1,4 @@
-"""``vibench methods list [--json]`` and ``vibench train``.
+"""``vibench methods list [--json]``, ``vibench methods costs`` and ``vibench train``.
 
 ``vibench train`` is ``vibench run`` for one method on one dataset (one cell; every RegDB split
 unless --split): it trains, extracts the test features, evaluates the selected protocols into
@@ -6,7 +6,9 @@ the result store at --out and prints the run's summary table. There is no second
 """
 from __future__ import annotations
 
+import datetime
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -15,12 +17,13 @@ import torch
 
 from vibench.engine.config import load_config
 from vibench.engine.fidelity import KINDS, card_rows, read_card
+from vibench.engine.latency import NUM_CLASSES, costs_document, device_name, measure_latency, paper_costs, paper_parameter_counts
 from vibench.engine.pretrained import without_weights
-from vibench.engine.latency import NUM_CLASSES, measure_latency, paper_parameter_counts
 from vibench.engine.trainer import resolve_device
 from vibench.errors import VibenchError, unknown_name
+from vibench.io import write_json_atomic
 from vibench.protocols import resolve_protocols
-from vibench.registry import available_methods, get_method_class
+from vibench.registry import available_methods, get_method_class, resolve_methods
 from vibench.data.synth.scales import SCALES
 from vibench.runner.datasources import DATASETS
 from vibench.runner.matrix import RunOptions, run_matrix
@@ -110,6 +113,57 @@ def _paper_latency(name: str, device: str) -> dict:
     torch.manual_seed(0)
     model = method.build_model(NUM_CLASSES["sysu"])
     return measure_latency(method, model, resolve_device(device), warmup=3, repeats=10)
+
+
+@methods.command("costs")
+@click.option("--methods", "names", default="all", show_default=True, help="'all' or comma-separated method names.")
+@click.option("--config", default="paper", show_default=True, help="Config to measure (paper, tiny or a YAML file).")
+@click.option("--dataset", type=click.Choice(sorted(NUM_CLASSES)), default="sysu", show_default=True,
+              help="Dataset whose class count and config section apply.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--threads", type=int, default=None, help="CPU compute threads (default: as configured).")
+@click.option("--gallery", type=int, default=64, show_default=True,
+              help="Gallery images for the per-query latency (at least BIT's K = 50).")
+@click.option("--warmup", type=int, default=2, show_default=True)
+@click.option("--repeats", type=int, default=5, show_default=True)
+@click.option("--note", default="", help="Conditions of the measurement, stored with it (e.g. a busy machine).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSON document here (entries of methods not measured now are kept); default: print it.")
+def costs_cmd(names: str, config: str, dataset: str, device: str, threads: int | None, gallery: int,
+              warmup: int, repeats: int, note: str, out: Path | None) -> None:
+    """Parameters, FLOPs and latency per image and per query of each method's config (batch 1,
+    fp32 on CPU), with config hash, device, threads, torch version and date."""
+    if threads is not None:
+        if threads < 1:
+            raise VibenchError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    entries = {}
+    for name in resolve_methods(names):
+        click.echo(f"measuring {name} ({config}, {dataset}) on {device} ...", err=True)
+        entries[name] = paper_costs(name, dataset=dataset, config=config, device=dev, gallery=gallery,
+                                    warmup=warmup, repeats=repeats)
+        e = entries[name]
+        click.echo(f"  {name}: {e['params']['registered']:,} params, {e['flops']['per_image'] / 1e9:.2f} GFLOPs/image, "
+                   f"{e['latency']['ms_per_image']:.1f} ms/image, {e['latency']['ms_per_query']:.1f} ms/query", err=True)
+    previous = None
+    if out is not None and out.is_file():
+        try:
+            previous = json.loads(out.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise VibenchError(f"--out {out}: not a readable costs document ({exc})") from exc
+    doc = costs_document(entries, device=device_name(dev), threads=torch.get_num_threads(), note=note,
+                         command=shlex.join(["vibench", "methods", "costs", "--methods", names, "--config", config,
+                                             "--dataset", dataset, "--device", device, "--threads",
+                                             str(torch.get_num_threads()), "--gallery", str(gallery),
+                                             "--warmup", str(warmup), "--repeats", str(repeats)]),
+                         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                         previous=previous)
+    if out is None:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    write_json_atomic(out, doc)
+    click.echo(f"wrote {out} ({len(entries)} method(s) measured)")
 
 
 @click.command("train")

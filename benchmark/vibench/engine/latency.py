@@ -9,23 +9,31 @@
   (BIT) is measured by that method on top of this.
 * :func:`paper_parameter_counts` -> {dataset: registered count} of the `paper` config, built on
   the meta device (no memory, no weights), as ``vibench methods list --json`` prints.
+* :func:`count_flops` / :func:`embed_flops`: FLOPs counted by ``torch.utils.flop_counter`` (2 per
+  multiply-accumulate of matmuls, convolutions and attention; element-wise work is not counted),
+  so MACs = FLOPs / 2 (the unit most papers call "GFLOPs").
+* :func:`paper_costs`: parameters, FLOPs per test image and per query, and latency per image and
+  per query of one method's `paper` config, as ``vibench methods costs`` records them
+  (docs/methods.md#measured-costs-of-the-paper-configs).
 """
 from __future__ import annotations
 
 import platform
 import statistics
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from vibench.engine.api import Method
-from vibench.engine.config import load_config
+from vibench.engine.config import config_hash, load_config
 from vibench.engine.pretrained import without_weights
 from vibench.engine.sections import input_settings
+from vibench.errors import VibenchError
 from vibench.registry import get_method_class
 
 #: training identities per dataset (SYSU 395, RegDB 206 per split, LLCM 713)
@@ -155,22 +163,67 @@ def measure_latency(
     }
 
 
+def paper_method(method_name: str, dataset: str, config: str = "paper",
+                 overrides: tuple[str, ...] = ()) -> tuple[Method, str]:
+    """(the method built from its `config` (with `overrides`) for `dataset`, that config's hash).
+    The hash is of the config as loaded; the method gets random initialisation (``model.init:
+    random``, no ``model.weights``) so that no weight file is read: parameter counts, FLOPs and
+    timings do not depend on the weights' values."""
+    cfg = load_config(method_name, config, dataset=dataset, overrides=overrides)
+    digest = config_hash(cfg)
+    without_weights(cfg)
+    return get_method_class(method_name)(cfg, dataset), digest
+
+
 def paper_parameter_counts(method_name: str, datasets: tuple[str, ...] = ("sysu", "regdb", "llcm")) -> dict[str, Any]:
     """{"params": {dataset: registered}, "effective": {dataset: n}} of the `paper` config,
     built on the meta device (fast, no weights loaded: the config's weights path is ignored)."""
-    cls = get_method_class(method_name)
     params: dict[str, int] = {}
     effective: dict[str, int] = {}
     for ds in datasets:
-        cfg = load_config(method_name, "paper", dataset=ds)
-        without_weights(cfg)  # counted/timed only: no weight file needed
-        method = cls(cfg, ds)
+        method, _ = paper_method(method_name, ds)
         with torch.device("meta"):
             model = method.build_model(NUM_CLASSES[ds])
         counts = count_parameters(model, method)
         params[ds] = counts["registered"]
         effective[ds] = counts["effective"]
     return {"params": params, "effective": effective}
+
+
+def _cpu_sdpa_flops(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any,
+                    out_shape: Any = None, **kwargs: Any) -> int:
+    """FLOPs of CPU fused attention, which torch's counter does not register (its CUDA kernels
+    are registered): the two attention matmuls, 2 per MAC, as for the CUDA kernels."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+#: operators counted in addition to torch's registry (see :func:`_cpu_sdpa_flops`)
+_EXTRA_FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of ``fn()`` by ``torch.utils.flop_counter`` (2 per multiply-accumulate of matmul,
+    convolution and attention; element-wise operations, norms and softmax are not counted)."""
+    with FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def embed_flops(method: Method, model: nn.Module, *, input_size: tuple[int, int] | None = None,
+                modality: str = "infrared") -> dict[str, Any]:
+    """FLOPs of one test-time embedding (:meth:`Method.embed`) of one image, on the model's device."""
+    size = input_size or _input_size(method.cfg)
+    param = next(model.parameters())
+    x = torch.zeros((1, 3, *size), device=param.device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            flops = count_flops(lambda: method.embed(model, x, modality))
+    finally:
+        model.train(was_training)
+    return {"per_image": flops, "macs_per_image": flops // 2, "input_size": list(size),
+            "counter": "torch.utils.flop_counter"}
 
 
 def measure_query_latency(
@@ -183,6 +236,7 @@ def measure_query_latency(
     repeats: int = 20,
     input_size: tuple[int, int] | None = None,
     query_modality: str = "infrared",
+    flops: bool = False,
 ) -> dict[str, Any]:
     """Median wall time of answering one query against a precomputed gallery.
 
@@ -191,11 +245,13 @@ def measure_query_latency(
     :meth:`Method.distance` to the gallery -> :meth:`Method.refine` (BIT: top-K decoder
     re-scoring; identity for PMT and every other method) -> ``argsort``. CUDA is synchronised
     around each query; bf16 autocast on CUDA when the config enables AMP (the same for both
-    methods). ``gallery`` = 301 is the SYSU all-search single-shot gallery size.
+    methods). ``gallery`` = 301 is the SYSU all-search single-shot gallery size. With `flops`,
+    one more (untimed) query is counted: ``flops_per_query`` (embedding, distance and refine).
     """
     dev, size, model, amp = _timing_setup(method, model, device, input_size)
     g_mod = "visible" if query_modality == "infrared" else "infrared"
     gen = torch.Generator().manual_seed(0)
+    extra: dict[str, Any] = {}
 
     with torch.inference_mode(), torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
         g_emb: dict[str, list[torch.Tensor]] = {}
@@ -207,18 +263,24 @@ def measure_query_latency(
         g_mods = np.array([g_mod] * gallery)
         q_mods = np.array([query_modality])
         excluded = torch.zeros(1, gallery, dtype=torch.bool, device=dev)
-        queries = [torch.randn(1, 3, *size, generator=gen).to(dev) for _ in range(warmup + repeats)]
-        times = []
-        for i, x in enumerate(queries):
-            _sync(dev)
-            t0 = time.perf_counter()
+
+        def answer(x: torch.Tensor) -> torch.Tensor:
             q = method.embed(model, x, query_modality)
             d = method.distance(q, g, q_mods, g_mods)
             d = method.refine(model, q, g, d, excluded)
-            torch.argsort(d, dim=1)
+            return torch.argsort(d, dim=1)
+
+        queries = [torch.randn(1, 3, *size, generator=gen).to(dev) for _ in range(warmup + repeats + int(flops))]
+        times = []
+        for i, x in enumerate(queries[:warmup + repeats]):
+            _sync(dev)
+            t0 = time.perf_counter()
+            answer(x)
             _sync(dev)
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
+        if flops:
+            extra["flops_per_query"] = count_flops(lambda: answer(queries[-1]))
     med = statistics.median(times)
     return {
         "device": device_name(dev),
@@ -231,4 +293,69 @@ def measure_query_latency(
         "precision": "bf16-autocast" if amp else "fp32",
         "refine": type(method).refine is not Method.refine,
         "refine_k": getattr(method, "refine_k", None),
+        **extra,
     }
+
+
+def paper_costs(method_name: str, *, dataset: str = "sysu", config: str = "paper",
+                device: str | torch.device = "cpu", gallery: int = 64, warmup: int = 2,
+                repeats: int = 5, seed: int = 0) -> dict[str, Any]:
+    """Costs of one method's `config` (default `paper`) on `dataset`'s class count, as recorded by
+    ``vibench methods costs``: parameters (registered, effective), FLOPs of one test embedding and
+    of one query (embedding + distance + refine: BIT's decoder over its K candidates), and the
+    median latency of one image (batch 1) and of one query against a `gallery`-image gallery.
+
+    The model is randomly initialised (seeded); costs do not depend on the weights. The gallery
+    must hold at least K images for BIT (K = 50 in the paper config), so that every query re-scores
+    K candidates; the gallery size changes only the (negligible) distance and sort work.
+    """
+    method, digest = paper_method(method_name, dataset, config)
+    k = getattr(method, "refine_k", None)
+    if k is not None and gallery < k:
+        raise VibenchError(f"gallery {gallery} is smaller than {method_name}'s K = {k} re-scored "
+                           "candidates; use a gallery of at least K images")
+    torch.manual_seed(seed)
+    model = method.build_model(NUM_CLASSES[dataset])
+    params = count_parameters(model, method)
+    fl = embed_flops(method, model)
+    per_image = measure_latency(method, model, device, batch=1, warmup=warmup, repeats=repeats)
+    per_query = measure_query_latency(method, model, device, gallery=gallery, warmup=warmup,
+                                      repeats=repeats, flops=True)
+    fl["per_query"] = per_query.pop("flops_per_query")
+    fl["macs_per_query"] = fl["per_query"] // 2
+    return {
+        "config": config, "config_hash": digest, "dataset": dataset,
+        "num_classes": NUM_CLASSES[dataset], "input_size": fl["input_size"],
+        "params": params, "flops": fl,
+        "latency": {"device": per_image["device"], "precision": per_image["precision"],
+                    "batch": 1, "ms_per_image": per_image["ms_per_image"],
+                    "ms_per_image_min": per_image["ms_per_batch_min"],
+                    "ms_per_query": per_query["ms_per_query"],
+                    "ms_per_query_min": per_query["ms_per_query_min"],
+                    "gallery": gallery, "refine_k": per_query["refine_k"],
+                    "warmup": warmup, "repeats": repeats},
+    }
+
+
+#: how FLOPs are counted, written into every costs document
+FLOPS_CONVENTION = ("flops = torch.utils.flop_counter total: 2 FLOPs per multiply-accumulate of "
+                    "matmul, convolution and attention; element-wise work (norms, activations, "
+                    "softmax) not counted. macs = flops / 2, the unit most papers print as 'GFLOPs'.")
+
+
+def costs_document(entries: Mapping[str, Mapping[str, Any]], *, device: str, threads: int,
+                   note: str, command: str, date: str, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The document ``vibench methods costs --out`` writes: one entry per method (from
+    :func:`paper_costs`), each with when, where and how it was measured; entries of methods not
+    measured now are kept from `previous` (a re-measurement of some methods keeps the others)."""
+    measured = {"date": date, "device": device, "threads": threads, "torch": torch.__version__,
+                "note": note, "command": command}
+    methods: dict[str, Any] = dict((previous or {}).get("methods", {}))
+    for name, entry in entries.items():
+        methods[name] = {**entry, "measured": measured}
+    return {"schema": "vibench-costs/1", "flops_convention": FLOPS_CONVENTION,
+            "latency_convention": ("median wall time after warm-up; ms_per_image: Method.embed of "
+                                   "one image (batch 1); ms_per_query: embed one query, distance "
+                                   "to a precomputed gallery, Method.refine (BIT: decoder over "
+                                   "its K candidates), argsort"),
+            "last_run": measured, "methods": dict(sorted(methods.items()))}

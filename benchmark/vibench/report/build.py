@@ -36,7 +36,8 @@ from vibench.provenance import git_state, package_versions
 from vibench.report import grids, plots
 from vibench.report.aggregate import StoreSummary, load_store, model_stats
 from vibench.report.cards import CARDS_PAGE, INTRO as CARDS_INTRO, CardSection, card_sections
-from vibench.report.costs import ParamCounts, latency_table, paper_config_counts, params_table
+from vibench.report.costs import (ParamCounts, compute_table, latency_table, load_measured_costs,
+                                  paper_config_counts, params_table)
 from vibench.report.html import Figure, Section, render_page
 from vibench.report.leaderboard import GROUP_TITLES, leaderboard, status_matrix
 from vibench.report.markdown import render_document
@@ -172,9 +173,12 @@ def build_report(results: str | Path | None, out_dir: str | Path,
                  registry_dir: str | Path | None = None, config: str | Path | None = None,
                  *, site: bool = False, plots_enabled: bool = True,
                  param_counts: ParamCounts | None = None,
-                 render_info: RenderInfo | None = None) -> ReportOutputs:
+                 render_info: RenderInfo | None = None,
+                 costs_file: str | Path | None = None) -> ReportOutputs:
     """Render the tables (and with `site` the static site) described in the module docstring.
-    `param_counts` (vibench method -> paper-config counts) is computed when not given."""
+    `param_counts` (vibench method -> paper-config counts) is computed when not given;
+    `costs_file`: the paper-config costs document (default results/costs/paper-configs-cpu.json
+    when it exists)."""
     reg = load_registry(registry_dir)
     cfg = load_report_config(config if config is not None else (
         Path(registry_dir) / "report.yaml" if registry_dir is not None else None))
@@ -190,7 +194,9 @@ def build_report(results: str | Path | None, out_dir: str | Path,
     boards = {g: leaderboard(g, reg, store, cfg) for g in board_groups}
     status = status_matrix(reg, store, cfg)
     params = params_table(reg, cfg, counts)
-    latency = latency_table(cfg, [s for s in stats if not s["synthetic"]])
+    measured_costs = load_measured_costs(Path(costs_file) if costs_file is not None else None)
+    compute = compute_table(cfg, measured_costs)
+    latency = latency_table(cfg, [s for s in stats if not s["synthetic"]], measured_costs)
     conflicts = conflicts_table(reg, cfg)
     prov = provenance_table(store.real)
     claims = claims_table(reg)
@@ -204,7 +210,7 @@ def build_report(results: str | Path | None, out_dir: str | Path,
 
     for g, b in boards.items():
         _export(out, b, f"leaderboard-{g}")
-    for t, stem in ((status, "status"), (params, "params"), (latency, "latency"),
+    for t, stem in ((status, "status"), (params, "params"), (compute, "compute"), (latency, "latency"),
                     (conflicts, "conflicts"), (prov, "provenance"), (pipe, "pipeline-check"),
                     (pipe_costs, "pipeline-costs"), (pipe_prov, "pipeline-provenance"),
                     (selection, "selection"), (pipe_selection, "pipeline-selection")):
@@ -227,7 +233,7 @@ def build_report(results: str | Path | None, out_dir: str | Path,
            "✗ beyond (results/reported/report.yaml).")
     md_sections = ([("Reproduction status", [status])]
                    + [("Leaderboards", list(boards.values())),
-                      ("Costs", [params, latency]), ("Checkpoint selection", [selection]),
+                      ("Costs", [params, compute, latency]), ("Checkpoint selection", [selection]),
                       ("Provenance", [prov]),
                       ("Conflicts between papers", [conflicts]),
                       ("Claims outside tables", [claims])])
@@ -250,7 +256,7 @@ def build_report(results: str | Path | None, out_dir: str | Path,
         [(f"{c.method}: {c.summary}", [c.table] if c.table is not None else []) for c in cards]))
     if site:
         _site(out, reg, store, cfg, info, boards, status, params, latency, conflicts, prov,
-              claims, by_paper, tol, pipe, pipe_costs, pipe_prov, counts, plots_enabled, cards,
+              claims, by_paper, tol, pipe, pipe_costs, pipe_prov, counts, plots_enabled, compute, cards,
               (selection, pipe_selection))
     return out
 
@@ -260,7 +266,7 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
           params: DisplayTable, latency: DisplayTable, conflicts: DisplayTable,
           prov: DisplayTable, claims: DisplayTable, by_paper: dict[str, list[DisplayTable]],
           tol: str, pipe: DisplayTable, pipe_costs: DisplayTable, pipe_prov: DisplayTable,
-          counts: ParamCounts, plots_enabled: bool, cards: list[CardSection],
+          counts: ParamCounts, plots_enabled: bool, compute: DisplayTable, cards: list[CardSection],
           selections: tuple[DisplayTable, DisplayTable]) -> None:
     """The HTML pages, plots, grids and the rankings archive."""
     pages = cfg.site_pages()
@@ -318,7 +324,7 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
             (f"{p}.html", v["title"], ", ".join(GROUP_TITLES.get(g, g) for g in v["groups"]))
             for p, v in pages.items()] + [
             (CARDS_PAGE, "Methods", "fidelity cards: each component vs its paper"),
-            ("costs.html", "Costs", "parameters (paper configs) and latency with device"),
+            ("costs.html", "Costs", "parameters, FLOPs (paper configs) and latency with device"),
             ("plots.html", "Plots", "accuracy vs latency and parameters, CMC, retrieval"),
             ("paper-tables.html", "Paper tables", "all 30 tables as published, conflicts"),
             ("pipeline-check.html", "Pipeline check", "synthetic-data runs: trained vs untrained"),
@@ -336,8 +342,9 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
                   bullets=[f"Variant {v}" for v in c.variants],
                   tables=[c.table] if c.table is not None else []) for c in cards],
          intro=[CARDS_INTRO])
-    page("costs.html", "Costs: parameters and latency",
+    page("costs.html", "Costs: parameters, FLOPs and latency",
          [Section("Parameters", "parameters", tables=[params]),
+          Section("Compute and CPU latency of the paper configs", "compute-sec", tables=[compute]),
           Section("Latency", "latency-sec", tables=[latency])])
     page("plots.html", "Plots", [Section("", figures=figs, paragraphs=[
         "Papers' numbers and vibench results on real data only. Latency plots: one per device, "

@@ -104,8 +104,12 @@ class RunOptions:
         opts.executor = o.get("executor") or "local"
         opts.gpus = tuple(_ints(o["gpus"], "--gpus")) if o.get("gpus") else ()
         opts.slurm_folder = o.get("slurm_folder")
-        opts.slurm_parameters = {k: v for k, v in {"slurm_partition": o.get("slurm_partition"),
-                                                   "timeout_min": o.get("slurm_timeout_min")}.items() if v}
+        gpus_per_node = o.get("slurm_gpus_per_node")
+        opts.slurm_parameters = executors.slurm_parameters(
+            partition=o.get("slurm_partition"), timeout_min=o.get("slurm_timeout_min"),
+            cpus_per_task=o.get("slurm_cpus_per_task"), mem_gb=o.get("slurm_mem_gb"),
+            gpus_per_node=(0 if opts.device == "cpu" else 1) if gpus_per_node is None else gpus_per_node,
+            options=o.get("slurm_options") or ())
         opts.plugins = tuple(v.strip() for v in (o.get("plugins") or "").split(",") if v.strip())
         opts.dry_run = bool(o.get("dry_run"))
         if o.get("estimate_from"):
@@ -196,7 +200,8 @@ def run_matrix(opts: RunOptions) -> int:
     workers = len(opts.gpus) if len(opts.gpus) > 1 else opts.jobs
     threads = threads_per_job(workers, opts.threads)
     if opts.executor == "slurm":
-        outcomes = executors.run_submitit(plans, options, folder=opts.slurm_folder or opts.out / "slurm",
+        outcomes = executors.run_submitit(plans, {**options, "threads": opts.threads},
+                                          folder=opts.slurm_folder or opts.out / "slurm",
                                           parameters=opts.slurm_parameters, on_done=display.done)
     elif len(opts.gpus) > 1:
         outcomes = executors.run_gpu_pool(plans, options, opts.gpus, on_done=display.done, threads=threads)

@@ -8,13 +8,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from vibench.data.records import DatasetIndex, ImageRecord, records_sha256
 from vibench.engine.api import Method
 from vibench.engine.config import load_config
 from vibench.engine.extract import extract_features
 from vibench.engine.latency import _input_size, count_parameters, measure_latency, measure_query_latency
+from vibench.engine.latency import embed_flops as latency_embed_flops
 from vibench.engine.trainer import resolve_device as _resolve
 from vibench.engine.trainer import train, training_costs, untrained
 from vibench.errors import VibenchError
@@ -148,15 +148,5 @@ def model_stats(trained: Trained, *, device: str) -> dict[str, Any]:
 
 
 def embed_flops(trained: Trained) -> dict[str, Any]:
-    """FLOPs of one test-time embedding of one image (torch's FlopCounterMode: 2 per MAC)."""
-    size = _input_size(trained.inner.cfg)
-    param = next(trained.model.parameters())
-    x = torch.zeros((1, 3, *size), device=param.device)
-    was_training = trained.model.training
-    trained.model.eval()
-    try:
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            trained.method.embed(trained.model, x, "infrared")
-    finally:
-        trained.model.train(was_training)
-    return {"per_image": int(counter.get_total_flops()), "input_size": list(size), "counter": "torch.utils.flop_counter"}
+    """FLOPs of one test-time embedding of one image (vibench.engine.latency.embed_flops)."""
+    return latency_embed_flops(trained.method, trained.model, input_size=_input_size(trained.inner.cfg))

@@ -66,11 +66,38 @@ def threads_per_job(jobs: int, threads: int | None = None) -> int:
     return max(1, total_threads(threads) // max(1, jobs))
 
 
+#: set (to "1") by :func:`prepare_environment` when it chose OMP_NUM_THREADS itself: a Slurm job
+#: inherits the submitting process's environment and must size itself to its own allocation
+AUTO_MARK = "VIBENCH_OMP_AUTO"
+
+
 def prepare_environment() -> None:
     """Before torch is imported: size OpenMP to the allowed CPUs and let idle OpenMP threads
     sleep, unless the user set these variables (their values win)."""
-    os.environ.setdefault("OMP_NUM_THREADS", str(allowed_cpus()[0]))
+    if "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(allowed_cpus()[0])
+        os.environ[AUTO_MARK] = "1"
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def size_job(threads: int | None = None) -> tuple[int, str]:
+    """In a job started on another machine or allocation (a Slurm job, which inherits the
+    environment of the process that submitted it), before torch is imported: drop an
+    OMP_NUM_THREADS that vibench chose for the submitting machine, then size as
+    :func:`prepare_environment` does here (``--threads`` given to the submitter wins, then an
+    OMP_NUM_THREADS the user exported, then the CPUs of this job: SLURM_CPUS_PER_TASK, affinity,
+    cgroup quota). Returns (threads, where the number comes from)."""
+    if os.environ.pop(AUTO_MARK, None):
+        os.environ.pop("OMP_NUM_THREADS", None)
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        source = "--threads"
+    elif "OMP_NUM_THREADS" in os.environ:
+        source = "OMP_NUM_THREADS"
+    else:
+        source = allowed_cpus()[1]
+    prepare_environment()
+    return total_threads(), source
 
 
 def configure_torch(threads: int) -> None:
