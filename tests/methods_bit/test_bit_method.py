@@ -34,7 +34,9 @@ def test_registered_and_stages(tiny):
     stages = m.stages()
     assert [s.name for s in stages] == ["backbone", "decoder"]
     assert stages[1].freeze == ("encoder",)
-    assert stages[0].augment["visible"][0]["op"] == "grayscale"  # PMT's progressive window on stage 1
+    # BIT Sec. 3.5: stage 1 is identity + triplet only, so no PMT grayscale window by default
+    assert all(op["op"] != "grayscale" for op in stages[0].augment["visible"])
+    assert m.opts.stage1 == "id_triplet"
     assert net.decoder.n_tokens == 10 and net.decoder.in_dim == 96 and net.decoder.dim == 48
 
 
