@@ -91,3 +91,14 @@ def test_pmt_variant_restores_the_pmt_recipe():
 def test_unknown_stage1_recipe_is_refused():
     with pytest.raises(VibenchError, match="stage1"):
         load_config("bit", "tiny", "sysu", ["bit.stage1=pmtt"])
+
+
+def test_paper_augmentation_is_pmts_in_pmts_order():
+    """BIT Sec. 7: flip + random erasing on both modalities, jitter / blur on infrared only, the
+    PMT transforms; the infrared jitter / blur comes first there (erased pixels are not jittered)."""
+    for dataset in ("sysu", "regdb", "llcm"):
+        bit = load_config("bit", "paper", dataset)["augment"]
+        pmt = load_config("pmt", "paper", dataset)["augment"]
+        assert bit["visible"] == pmt["visible"]
+        assert bit["infrared"] == pmt["infrared"]
+        assert [op["op"] for op in bit["infrared"]] == ["random_choice", "hflip", "random_erasing"]
