@@ -1,6 +1,7 @@
 """BIT: Matching-based Bi-directional Interaction Transformation network (Xu & Niu, CVPR 2026).
 
-Encoder = the PMT ViT (stage 1, :mod:`vibench_methods.pmt`), frozen in stage 2. Decoder = the
+Encoder = the PMT ViT (:mod:`vibench_methods.pmt`), trained in stage 1 with identity + triplet
+losses only (Sec. 3.5; ``bit.stage1: pmt`` = PMT's full recipe instead), frozen in stage 2. Decoder = the
 initial bi-directional cross-attention (Eq. 2), T Bi-directional Cross Interaction blocks
 (Eq. 3-4, :mod:`vibench_methods.layers.cross_attention`) and Query Aware Scoring (Eq. 6-12),
 trained with the pairwise BCE (Eq. 13) plus lambda * the aggregation contrastive loss (Eq. 5, 14).
@@ -255,6 +256,9 @@ class BITOptions(Section):
     decoder_stages: tuple[str, ...] = ("decoder",)
     refine: RefineConfig = RefineConfig()
     token_dtype: Literal["float16", "bfloat16", "float32"] = "float16"
+    stage1: Literal["id_triplet", "pmt"] = option(
+        "id_triplet", doc="encoder-stage recipe: id_triplet = BIT Sec. 3.5 (identity + triplet only); "
+        "pmt = PMT's full recipe (grayscale epochs bit.pmt, DCL and MSEL weights loss.*)")
     pmt: PMTOptions = PMTOptions()
 
 
@@ -264,6 +268,23 @@ class BITConfig(ViTConfig):
     encoder stage's ``pmt`` section."""
 
     bit: BITOptions = BITOptions()
+
+
+def stage1_pmt_config(cfg: dict[str, Any], opts: BITOptions) -> dict[str, Any]:
+    """The PMT config that runs BIT's encoder stage(s).
+
+    ``bit.stage1: id_triplet`` (BIT Sec. 3.5: "identity classification loss and triplet loss", the
+    default): PMT's step with the progressive grayscale window off and the DCL / MSEL weights 0, i.e.
+    ``L = CE_V + CE_I + Tri([f_V; f_I])`` from the first epoch on. ``pmt``: PMT's recipe as configured
+    (``bit.pmt`` window, ``loss.dcl_weight``, ``loss.msel_weight``)."""
+    pmt_cfg = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "bit"}
+    pmt_cfg["method"] = "pmt"
+    if opts.stage1 == "pmt":
+        pmt_cfg["pmt"] = to_dict(opts.pmt)
+    else:
+        pmt_cfg["pmt"] = {"pl_epochs": 0, "gray_stream": False}
+        pmt_cfg["loss"] = {**dict(pmt_cfg.get("loss") or {}), "dcl_weight": 0.0, "msel_weight": 0.0}
+    return pmt_cfg
 
 
 def _encoder_grid(encoder: nn.Module, size: tuple[int, int], use_cls: bool) -> tuple[int, int]:
@@ -318,8 +339,9 @@ def refine_order(distmat: torch.Tensor, candidates: torch.Tensor, valid: torch.T
 
 @register_method("bit")
 class BITMethod(Method):
-    """BIT: stage(s) 1 train the PMT encoder (PMT's own training step); the stages listed in
-    ``bit.decoder_stages`` freeze it (``freeze: [encoder]`` in the config) and train the decoder."""
+    """BIT: stage(s) 1 train the PMT encoder through PMT's training step with the config of
+    :func:`stage1_pmt_config` (``bit.stage1``); the stages listed in ``bit.decoder_stages`` freeze
+    it (``freeze: [encoder]`` in the config) and train the decoder."""
 
     paper = "Xu & Niu, BIT: Matching-based Bi-directional Interaction Transformation Network for VI-ReID, CVPR 2026"
     config_dir = Path(__file__).resolve().parent / "configs" / "bit"
@@ -335,10 +357,7 @@ class BITMethod(Method):
         super().__init__(cfg, dataset)
         self.opts: BITOptions = self.config.bit
 
-        pmt_cfg = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "bit"}
-        pmt_cfg["pmt"] = to_dict(self.opts.pmt)
-        pmt_cfg["method"] = "pmt"
-        self.pmt = get_method_class("pmt")(pmt_cfg, dataset)
+        self.pmt = get_method_class("pmt")(stage1_pmt_config(cfg, self.opts), dataset)
 
     # ---- model -----------------------------------------------------------------------------
     def build_model(self, num_classes: int) -> nn.Module:
@@ -358,7 +377,7 @@ class BITMethod(Method):
         return BIT(encoder, decoder, use_cls)
 
     def stages(self) -> list[Stage]:
-        """The config's stages with PMT's progressive (grayscale) window on the first one."""
+        """The config's stages; with ``bit.stage1: pmt`` the first one gets PMT's grayscale window."""
         return self.pmt.stages()
 
     def _is_decoder_stage(self, stage: str) -> bool:
