@@ -163,3 +163,28 @@ def test_measured_costs_from_a_store_are_medians(tmp_path: Path) -> None:
     assert estimate.load_measured(store, "cpu").methods["agw"]["cells"] == 3
     with pytest.raises(VibenchError, match="no completed rehearsal cells"):
         estimate.load_measured(tmp_path, "cpu")
+
+
+def test_estimate_scales_a_smaller_rehearsal_batch(tmp_path: Path) -> None:
+    """A CPU rehearsal of AGW at 2 ids x (4 + 4) = 16 images per iteration, 2 s each: the paper's
+    8 x (4 + 4) = 64 images per iteration are estimated at 2 x 64 / 16 = 8 s."""
+    path = tmp_path / "rehearsal-cpu.json"
+    path.write_text(json.dumps({"device": "cpu", "methods": {"agw": {
+        "seconds_per_iteration": 2.0, "stages": {"main": 2.0}, "images_per_iteration": 16,
+        "stage_images_per_iteration": {"main": 16}, "extract_s_per_image": 0.01}}}))
+    plans = plan_cells(["agw"], resolve_protocols("sysu-all-single"), config="paper")
+    (stage,) = estimate.estimate_plans(plans, DataSources(), device="cpu", source=path).cells[0].stages
+    assert stage.batch_scale == pytest.approx(4.0) and stage.seconds_per_iteration == pytest.approx(8.0)
+    assert stage.seconds == pytest.approx(81 * 695 * 8.0)
+
+
+def test_rehearsal_batch_is_reduced_on_the_cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU every method trains 2 identities per batch (BIT's stage 2 too); elsewhere the paper's."""
+    from vibench.runner import matrix
+    opts = matrix.RunOptions.for_suite("rehearsal", device="cpu", methods="agw,bit")
+    by_method = {p.cell.method: p.overrides for p in matrix.plan(opts)}
+    assert "sampler.ids_per_batch=2" in by_method["agw"]
+    assert {"sampler.ids_per_batch=2", "stages.1.sampler.ids_per_batch=2"} <= set(by_method["bit"])
+    monkeypatch.setattr(matrix, "runtime_device", lambda device: "cuda")
+    by_method = {p.cell.method: p.overrides for p in matrix.plan(opts)}
+    assert not any("ids_per_batch" in o for ov in by_method.values() for o in ov)

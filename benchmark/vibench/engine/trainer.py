@@ -396,6 +396,7 @@ def training_costs(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         later_n = sum(int(e["iterations"]) - 1 for e in later)
         return {"epochs": len(entries), "iterations": iters, "seconds": round(seconds, 4),
                 "seconds_per_iteration": round(seconds / iters, 4) if iters else None,
+                "images_per_iteration": round(images / iters, 2) if iters and images else None,
                 "steady_seconds_per_iteration": round(later_s / later_n, 4) if later_n else None,
                 "images_per_s": round(images / seconds, 2) if images and seconds > 0 else None,
                 "peak_memory": peak}

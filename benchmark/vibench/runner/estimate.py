@@ -77,6 +77,13 @@ class MeasuredCosts:
             return None
         return (m.get("stages") or {}).get(stage) or m.get("seconds_per_iteration")
 
+    def images_per_iteration(self, method: str, stage: str) -> float | None:
+        """Images per iteration of the rehearsal measurement (None for records without it)."""
+        m = self.methods.get(method)
+        if not m:
+            return None
+        return (m.get("stage_images_per_iteration") or {}).get(stage) or m.get("images_per_iteration")
+
     def extract_seconds_per_image(self, method: str) -> float | None:
         m = self.methods.get(method)
         return m.get("extract_s_per_image") if m else None
@@ -113,10 +120,13 @@ def measured_from_store(store: Path, kind: str) -> MeasuredCosts:
     for method, cells in sorted(per.items()):
         trainings = [t["training"] for _, t in cells]
         stages: dict[str, list[float]] = {}
+        stage_images: dict[str, list[float]] = {}
         for tr in trainings:
             for name, st in (tr.get("stages") or {}).items():
                 if _steady(st):
                     stages.setdefault(name, []).append(float(_steady(st)))
+                if st.get("images_per_iteration"):
+                    stage_images.setdefault(name, []).append(float(st["images_per_iteration"]))
         extract = []
         for spec, timings in cells:
             n = int((spec.get("data") or {}).get("num_test") or 0)
@@ -129,6 +139,8 @@ def measured_from_store(store: Path, kind: str) -> MeasuredCosts:
             "seconds_per_iteration": _median(_steady(tr) for tr in trainings),
             "stages": {name: round(statistics.median(v), 4) for name, v in stages.items()},
             "images_per_s": _median(tr.get("images_per_s") for tr in trainings),
+            "images_per_iteration": _median(tr.get("images_per_iteration") for tr in trainings),
+            "stage_images_per_iteration": {name: statistics.median(v) for name, v in stage_images.items()},
             "peak_memory": max(peaks, key=lambda p: p["bytes"]) if peaks else None,
             "extract_s_per_image": round(statistics.median(extract), 5) if extract else None,
             "init": trainings[0].get("init"),
@@ -205,6 +217,8 @@ class StageEstimate:
     epochs: int
     iterations: int
     seconds_per_iteration: float | None
+    #: planned / rehearsed images per iteration (the measured s/iteration was multiplied by it)
+    batch_scale: float = 1.0
 
     @property
     def seconds(self) -> float | None:
@@ -271,7 +285,13 @@ def estimate_plans(plans: Sequence[CellPlan], data: DataSources, *, device: str 
                                                                int(s.get("ids_per_batch", 8)),
                                                                int(s.get("images_per_id", 4)))
             spi = costs.seconds_per_iteration(p.cell.method, stage.name) if costs else None
-            stages.append(StageEstimate(stage.name, int(stage.epochs), int(iters), spi))
+            measured = costs.images_per_iteration(p.cell.method, stage.name) if costs else None
+            planned = 2 * int(s.get("ids_per_batch", 8)) * int(s.get("images_per_id", 4))
+            # a rehearsal with a smaller batch (the CPU rehearsal's identities per batch): time
+            # scales with the images per iteration (linear; docs/rehearsal.md)
+            scale = planned / measured if spi is not None and measured else 1.0
+            stages.append(StageEstimate(stage.name, int(stage.epochs), int(iters),
+                                        None if spi is None else spi * scale, scale))
         per_image = costs.extract_seconds_per_image(p.cell.method) if costs else None
         cells.append(CellEstimate(p, stages, size.test, None if per_image is None else per_image * size.test, how))
     return Estimate(cells, costs, dev)
@@ -294,7 +314,8 @@ def format_estimate(est: Estimate) -> str:
     for c in est.cells:
         cell = c.plan.cell
         stages = " + ".join(f"{s.name} {s.epochs}x{s.iterations}" for s in c.stages)
-        spi = ", ".join("?" if s.seconds_per_iteration is None else f"{s.seconds_per_iteration:.3g}" for s in c.stages)
+        spi = ", ".join("?" if s.seconds_per_iteration is None else f"{s.seconds_per_iteration:.3g}"
+                        + ("" if s.batch_scale == 1.0 else f" (x{s.batch_scale:.3g} batch)") for s in c.stages)
         rows.append((cell.method, cell.dataset, cell.variant, str(cell.split), stages, spi, str(c.test_images),
                      _hms(c.extract_seconds), _hms(c.seconds)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -313,8 +334,10 @@ def format_estimate(est: Estimate) -> str:
         missing = sorted({c.plan.cell.method for c in est.cells if c.seconds is None})
         if missing:
             lines.append(f"no measurement for: {', '.join(missing)} (their cells show '?')")
-    lines.append(f"estimated total: {_hms(est.total_seconds)}"
-                 + ("" if est.total_seconds is None else f" ({est.total_seconds / 3600:.1f} h)"))
+    total = est.total_seconds
+    lines.append(f"estimated total: {_hms(total)}"
+                 + ("" if total is None or total >= 3600 else f" ({total / 3600:.2f} h)")
+                 + ("" if total is None or total < 48 * 3600 else f" = {total / 86400:.0f} days on one {est.device} device"))
     return "\n".join(lines)
 
 

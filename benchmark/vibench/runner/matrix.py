@@ -63,6 +63,9 @@ class RunOptions:
     #: --weights NAME=PATH items and --weights-dir (vibench.runner.weights)
     weights: tuple[str, ...] = ()
     weights_dir: str | None = None
+    #: the suite's CPU-only overrides (Suite.cpu_overrides, cpu_method_overrides)
+    cpu_overrides: tuple[str, ...] = ()
+    cpu_method_overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def for_suite(cls, name: str, **kw: Any) -> "RunOptions":
@@ -72,7 +75,8 @@ class RunOptions:
                    max_trials=suite.max_trials, regdb_splits=suite.regdb_splits,
                    untrained_reference=suite.untrained_reference, method_overrides=suite.method_overrides,
                    allow_random_init=suite.allow_random_init, test_ids=suite.test_ids,
-                   show_costs=suite.show_costs)
+                   show_costs=suite.show_costs, cpu_overrides=suite.cpu_overrides,
+                   cpu_method_overrides=suite.cpu_method_overrides)
         for key, value in kw.items():
             setattr(opts, key, value)
         return opts
@@ -152,7 +156,10 @@ def plan(opts: RunOptions) -> list[CellPlan]:
         load_plugin(module)
     methods = resolve_methods(opts.methods)
     specs = resolve_protocols(opts.protocols)
-    extra = dict(opts.method_overrides)
+    extra = {m: tuple(items) for m, items in opts.method_overrides}
+    if (opts.cpu_overrides or opts.cpu_method_overrides) and runtime_device(opts.device) == "cpu":
+        cpu = dict(opts.cpu_method_overrides)
+        extra = {m: extra.get(m, ()) + tuple(opts.cpu_overrides) + tuple(cpu.get(m, ())) for m in methods}
     data = data_sources(opts)
     weights = WeightChoices.parse(opts.weights, opts.weights_dir)
     plans: list[CellPlan] = []
