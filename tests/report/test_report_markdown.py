@@ -33,9 +33,10 @@ def test_markdown_real_numbers_ranked_synthetic_only_in_pipeline_check(rendered)
     # no synthetic result in the leaderboards, costs or provenance
     assert "synthetic tiny" not in md and "c0ffee" not in md
     pipe = (rendered["out"] / "pipeline-check.md").read_text(encoding="utf-8")
-    # pmt indoor (trial 9 missing): dashes, never a partial mean; bit: 75.45 trained vs
-    # 0.3 x 0.75 + 0.001 t -> 22.95 untrained
-    assert "| PMT | Indoor | — | — | — | — | — | — | — | tiny c0ffee | synthetic tiny s0 |" in pipe
+    # pmt indoor (trial 9 missing): the mean over trials 0..8 only, marked (0.65 + 0.001 t ->
+    # 65.4; untrained 0.195 + 0.001 t -> 19.9); bit: 75.45 trained vs 0.3 x 0.75 + 0.001 t -> 22.95
+    assert "| PMT | Indoor | 65.4\\* | 19.9\\* | +45.5 | 60.4\\* | 14.9\\* | +45.5 | yes | tiny c0ffee | " \
+           "synthetic tiny s0 |" in pipe
     # trained 0.75 + 0.001 t -> 75.45; untrained 0.3 x 0.75 + 0.001 t -> 22.95 (float32 sums)
     assert "| BIT | Indoor | 75.4 | 22.9 | +52.5 | 70.4 | 17.9 | +52.5 | yes | tiny c0ffee | " \
            "synthetic tiny s0 |" in pipe

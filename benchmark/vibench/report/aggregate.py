@@ -67,6 +67,28 @@ class Aggregate:
     def synthetic(self) -> bool:
         return any(k != "real" for k in self.data_kinds)
 
+    def present_values(self, *, untrained: bool = False) -> tuple[dict[str, float], tuple[int, ...]]:
+        """For an incomplete result: the mean (as for a complete one) over the trials/splits that
+        every seed has, with those trials; ({}, ()) when there are none or a record is missing.
+        Used only on the pipeline-check page (a smoke run evaluates RegDB split 1 of 10);
+        leaderboards never show an incomplete result."""
+        if not self.present:
+            return {}, ()
+        common = tuple(sorted(set.intersection(*(set(p) for p in self.present.values()))))
+        per_seed = []
+        for seed in self.seeds:
+            recs: dict[str, Any] = {}
+            for c in self.sources:
+                doc = c.metrics.get(self.protocol) or {}
+                trials = ((doc.get("untrained") or {}).get("trials") or {}) if untrained else doc.get("trials", {})
+                for t in common:
+                    if c.seed == seed and (self.dataset != "regdb" or t == c.split) and str(t) in trials:
+                        recs[str(t)] = trials[str(t)]
+            if not common or len(recs) != len(common):
+                return {}, ()
+            per_seed.append(summarize_trials(recs))
+        return {k: float(np.mean([p[k] for p in per_seed])) * 100.0 for k in METRIC_KEYS}, common
+
     @property
     def missing(self) -> dict[int, tuple[int, ...]]:
         return {s: tuple(t for t in self.expected if t not in p) for s, p in self.present.items()

@@ -38,13 +38,38 @@ def learned(a: Aggregate) -> str:
     return "yes" if all(a.values[k] > a.untrained[k] for k in keys) else "no"
 
 
-def _diff(a: Aggregate, metric: str) -> Cell:
-    t, u = a.values.get(metric), a.untrained.get(metric)
+def _diff(t: float | None, u: float | None) -> Cell:
     if t is None or u is None:
         return Cell(DASH)
     d = t - u
     return Cell(f"{d:+.1f}", d, "num " + ("up" if d > 0 else "down"),
                 "trained − untrained, points")
+
+
+PARTIAL_MARK = "*"
+
+
+def _partial_cells(a: Aggregate) -> list[Cell] | None:
+    """The six number cells and the verdict of an incomplete result from the trials/splits it
+    has (marked with PARTIAL_MARK), or None when it has none."""
+    values, trials = a.present_values()
+    if not values:
+        return None
+    base, _ = a.present_values(untrained=True)
+    what = "splits" if a.dataset == "regdb" else "trials"
+    tip = (f"mean over {what} {', '.join(map(str, trials))} only "
+           f"(of {len(a.expected)}; incomplete, never ranked)")
+
+    def num(v: float | None) -> Cell:
+        return Cell(DASH) if v is None else Cell(fmt(v) + PARTIAL_MARK, v, "vb partial", tip)
+
+    keys = ("rank1", "mAP")
+    verdict = ("" if not base else
+               "yes" if all(values[k] > base[k] for k in keys) else "no")
+    out = []
+    for k in keys:
+        out += [num(values[k]), num(base.get(k)), _diff(values[k], base.get(k))]
+    return out + [Cell(verdict or DASH, None, f"verdict {verdict}")]
 
 
 def pipeline_table(store: StoreSummary, cfg: ReportConfig) -> DisplayTable:
@@ -57,14 +82,16 @@ def pipeline_table(store: StoreSummary, cfg: ReportConfig) -> DisplayTable:
         name = inv.get(a.method, a.method) + (f" [{a.variant}]" if a.variant else "") + \
             (" RR" if a.rerank else "")
         verdict = learned(a)
+        numbers = None if a.complete else _partial_cells(a)
+        if numbers is None:
+            numbers = [value_cell(a, "rank1"), value_cell(a, "rank1", untrained=True),
+                       _diff(a.values.get("rank1"), a.untrained.get("rank1")), value_cell(a, "mAP"),
+                       value_cell(a, "mAP", untrained=True), _diff(a.values.get("mAP"), a.untrained.get("mAP")),
+                       Cell(verdict or DASH, None, f"verdict {verdict}")]
         rows.append([Cell(name, None, "m"),
                      Cell(cfg.short_name(a.protocol), None, "",
                           f"{cfg.long_name(a.protocol)} (protocol id {a.protocol})"),
-                     value_cell(a, "rank1"), value_cell(a, "rank1", untrained=True),
-                     _diff(a, "rank1"), value_cell(a, "mAP"),
-                     value_cell(a, "mAP", untrained=True), _diff(a, "mAP"),
-                     Cell(verdict or DASH, None, f"verdict {verdict}"),
-                     Cell(a.config), Cell(a.data)])
+                     *numbers, Cell(a.config), Cell(a.data)])
     header = ["Method", "Protocol", "R1 trained", "R1 untrained", "R1 gain", "mAP trained",
               "mAP untrained", "mAP gain", "Learned", "Config", "Data"]
     display = ["Method", "Protocol", "trained", "untrained", "gain", "trained", "untrained",
@@ -73,7 +100,9 @@ def pipeline_table(store: StoreSummary, cfg: ReportConfig) -> DisplayTable:
     return DisplayTable("pipeline", "Trained vs untrained on synthetic data", header, rows,
                         caption="Each number links to its provenance (config, data source, "
                                 "commit, hardware). '—' in 'untrained': the run was made "
-                                "without --untrained-reference.",
+                                f"without --untrained-reference. {PARTIAL_MARK} = mean over the "
+                                "trials or splits that were run only (e.g. RegDB split 1 of 10 in "
+                                "the smoke suite; hover for which).",
                         display=display, groups=groups, frozen=1)
 
 
