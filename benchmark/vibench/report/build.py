@@ -338,7 +338,7 @@ def _site(out: ReportOutputs, reg: Registry, store: StoreSummary, cfg: ReportCon
              intro=[INTRO], vb_switch=bool(store.real))
     page(CARDS_PAGE, "Methods: fidelity cards",
          [Section(f"{c.method}", f"method-{c.method}",
-                  paragraphs=[c.summary] + ([c.error] if c.error else []),
+                  paragraphs=[c.error] if c.error else [],
                   bullets=[f"Variant {v}" for v in c.variants],
                   tables=[c.table] if c.table is not None else []) for c in cards],
          intro=[CARDS_INTRO])
