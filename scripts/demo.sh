@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/vibench suites
-.venv/bin/vibench run --suite smoke --out results/store
+.venv/bin/vibench run --suite smoke --out results/store --jobs 2
 .venv/bin/vibench report --results results/store --out reports
 echo "leaderboards: reports/index.html and reports/leaderboard.md"
