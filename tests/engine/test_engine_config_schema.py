@@ -109,6 +109,9 @@ def test_every_shipped_config_validates(method, config):
 # values changed on purpose after v1 was written (a fidelity fix), per (method, config): dotted paths
 CHANGED_SINCE_V1 = {
     ("aminet", "paper"): {"description", "model.non_local"},  # issue 14: §4.1's non-local blocks
+    # issue 14: PMT's order of the infrared jitter/blur; the LayerNorm that makes Eq. 6 trainable
+    ("bit", "paper"): {"augment.infrared", "bit.decoder.final_norm"},
+    ("bit", "tiny"): {"description", "bit.decoder.dim", "bit.decoder.final_norm"},
 }
 
 
