@@ -43,9 +43,11 @@ def weighted_regularized_triplet(feats: torch.Tensor, labels: torch.Tensor) -> t
     w_an = _softmax_weights(-d_an, neg)
     furthest_pos = (d_ap * w_ap).sum(1)
     closest_neg = (d_an * w_an).sum(1)
-    # = soft_margin_loss(closest_neg - furthest_pos, 1) = mean(log(1 + exp(-x))), written as softplus,
-    # which does not overflow to inf once furthest_pos - closest_neg > 88 (random-init paper shapes)
-    return F.softplus(furthest_pos - closest_neg).mean()
+    # soft_margin_loss(x, 1) = mean(log(1 + exp(-x))) overflows to inf once furthest_pos - closest_neg
+    # > 88 (random-init paper shapes); then the same value in softplus form, which does not. Kept
+    # as the reference's soft_margin_loss otherwise: its rounding is what the regression bands saw.
+    loss = F.soft_margin_loss(closest_neg - furthest_pos, torch.ones_like(closest_neg))
+    return loss if torch.isfinite(loss) else F.softplus(furthest_pos - closest_neg).mean()
 
 
 def batch_hard_triplet(feats: torch.Tensor, labels: torch.Tensor, margin: float = 0.3, normalize: bool = False) -> torch.Tensor:
