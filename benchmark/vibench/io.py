@@ -62,10 +62,21 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int = 2
     write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=True, default=_json_default) + "\n")
 
 
+#: zlib level of every .npz vibench writes: level 1 writes a rankings file about 4x faster than
+#: numpy's default (6) for ~5% more bytes (measured on a SYSU trial's rankings: 8 ms vs 33 ms,
+#: 117 KB vs 111 KB); evaluating a SYSU cell writes 80 of them.
+NPZ_COMPRESSLEVEL = 1
+
+
 def save_npz_atomic(path: str | os.PathLike[str], **arrays: Any) -> None:
-    """np.savez_compressed, atomically (the file name is kept exactly as given)."""
+    """A compressed ``.npz`` (what ``np.savez_compressed`` writes, at zlib level
+    `NPZ_COMPRESSLEVEL`; ``np.load`` reads it), written atomically under exactly the given name.
+    Object arrays are refused (nothing vibench writes needs pickling)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=NPZ_COMPRESSLEVEL) as zf:
+        for name, value in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
     write_bytes_atomic(path, buf.getvalue())
 
 
