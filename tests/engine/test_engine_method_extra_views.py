@@ -7,7 +7,7 @@ import torch
 
 from vibench.engine.augment import build_pipeline
 from vibench.engine.batch_sampler import EpochPlan
-from vibench.engine.trainer import _EpochBatches
+from vibench.engine.trainer import HOOK_VIEW_TAG, _EpochBatches
 
 
 def _images() -> np.ndarray:
@@ -37,9 +37,9 @@ def test_extra_view_gets_the_raw_image_and_its_own_generator() -> None:
     assert [m for _, m, _ in seen] == ["visible", "visible", "infrared", "infrared"]
     assert np.array_equal(seen[0][0], images[0]) and np.array_equal(seen[1][0], images[1])
     assert torch.equal(out["vis_raw"][1], torch.from_numpy(images[1, :2]))
-    # ... and its own generator: seed (seed, stage, epoch, batch, modality, slot, 1)
-    assert seen[1][2] == np.random.default_rng([7, 0, 3, 0, 0, 1, 1]).random()
-    assert seen[2][2] == np.random.default_rng([7, 0, 3, 0, 1, 0, 1]).random()
+    # ... and its own generator: seed (seed, stage, epoch, batch, modality, slot, HOOK_VIEW_TAG)
+    assert seen[1][2] == np.random.default_rng([7, 0, 3, 0, 0, 1, HOOK_VIEW_TAG]).random()
+    assert seen[2][2] == np.random.default_rng([7, 0, 3, 0, 1, 0, HOOK_VIEW_TAG]).random()
     # the main views are exactly what they are without a hook (their draws are untouched)
     plain = _EpochBatches(images, plan, [gray], [gray], [7, 0], 3)[0]
     assert set(plain) == {"vis", "ir", "vis_index", "ir_index", "vis_label", "ir_label"}
@@ -48,3 +48,28 @@ def test_extra_view_gets_the_raw_image_and_its_own_generator() -> None:
     r, g = images[0, :2, :, 0].astype(float), images[0, :2, :, 1].astype(float)
     luma = np.clip(np.rint(0.299 * r + 0.587 * g), 0, 255)
     assert np.array_equal(out["vis_top"][0, :, :, 2].numpy(), luma)
+
+
+def test_hook_and_config_extra_view_draw_from_different_streams() -> None:
+    """A method with both a config extra view (key ends in view number 1) and the hook: the two
+    extra images of one slot come from different generators."""
+    images = _images()
+    plan = EpochPlan(vis=np.array([[0, 1]]), ir=np.array([[2, 2]]), labels=np.array([[0, 1]]))
+    hook_draws: list[float] = []
+
+    def views(image, modality, augment, rng):
+        hook_draws.append(float(rng.random()))
+        return {}
+
+    config_draws: list[float] = []
+
+    def extra_pipe(image, rng, epoch):
+        config_draws.append(float(rng.random()))
+        return image
+
+    data = _EpochBatches(images, plan, [lambda im, rng, epoch: im, extra_pipe], [lambda im, rng, epoch: im],
+                         [7, 0], 3, views)
+    out = data[0]
+    assert out["vis"].shape[0] == 4  # base + config extra view rows
+    assert len(config_draws) == 2 and len(hook_draws) == 4
+    assert not set(config_draws) & set(hook_draws)

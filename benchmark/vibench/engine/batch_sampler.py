@@ -38,10 +38,25 @@ class EpochPlan:
         return int(self.vis.shape[0])
 
 
+#: P and K when a sampler config leaves them out (AGW's 8 identities x 4 images per modality)
+DEFAULT_IDS_PER_BATCH = 8
+DEFAULT_IMAGES_PER_ID = 4
+
+
 def default_iterations(n_visible: int, n_infrared: int, ids_per_batch: int, images_per_id: int) -> int:
     """Batches per epoch when ``iterations`` is not set: one pass over the larger modality,
     ``max(#visible, #infrared) // (P * K)`` (AGW), at least 1."""
     return max(1, max(n_visible, n_infrared) // (ids_per_batch * images_per_id))
+
+
+def planned_shape(cfg: Mapping[str, Any], n_visible: int, n_infrared: int) -> tuple[int, int]:
+    """(iterations per epoch, images per iteration over both modalities) of the sampler that
+    `cfg` (a ``sampler`` section) builds for a training set of that size, without building it
+    (the paper-suite estimate plans with it)."""
+    P = int(cfg.get("ids_per_batch", DEFAULT_IDS_PER_BATCH))
+    K = int(cfg.get("images_per_id", DEFAULT_IMAGES_PER_ID))
+    iterations = cfg.get("iterations") or default_iterations(n_visible, n_infrared, P, K)
+    return int(iterations), 2 * P * K
 
 
 class CrossModalSampler:
@@ -52,8 +67,8 @@ class CrossModalSampler:
         labels: Sequence[int] | np.ndarray,
         modalities: Sequence[str],
         *,
-        ids_per_batch: int = 8,
-        images_per_id: int = 4,
+        ids_per_batch: int = DEFAULT_IDS_PER_BATCH,
+        images_per_id: int = DEFAULT_IMAGES_PER_ID,
         iterations: int | None = None,
         seed: int = 0,
         stage: int = 0,
@@ -116,6 +131,11 @@ class CrossModalSampler:
     def batch_size(self) -> int:
         """Images per modality in a batch (P * K)."""
         return self.P * self.K
+
+    @property
+    def images_per_iteration(self) -> int:
+        """Images of both modalities in a batch (2 * P * K)."""
+        return 2 * self.batch_size
 
     def _pick(self, rng: np.random.Generator, pool: np.ndarray) -> np.ndarray:
         if self.with_replacement or len(pool) < self.K:

@@ -82,13 +82,28 @@ def build_optimizer(cfg: Mapping[str, Any], groups: Sequence[Mapping[str, Any]])
         param_groups.append(pg)
     if not param_groups:
         raise VibenchError("optimizer: the model has no trainable parameters in this stage")
+    fused = _can_fuse(param_groups)
     if name == "sgd":
         return torch.optim.SGD(
-            param_groups, lr=lr, momentum=float(cfg.get("momentum", 0.9)), nesterov=bool(cfg.get("nesterov", True)), weight_decay=wd
+            param_groups, lr=lr, momentum=float(cfg.get("momentum", 0.9)), nesterov=bool(cfg.get("nesterov", True)),
+            weight_decay=wd, fused=fused,
         )
     betas = tuple(float(b) for b in cfg.get("betas", (0.9, 0.999)))
     cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-    return cls(param_groups, lr=lr, betas=betas, weight_decay=wd, eps=float(cfg.get("eps", 1e-8)))
+    return cls(param_groups, lr=lr, betas=betas, weight_decay=wd, eps=float(cfg.get("eps", 1e-8)), fused=fused)
+
+
+def _can_fuse(param_groups: Sequence[Mapping[str, Any]]) -> bool | None:
+    """torch's fused optimizer kernels (one pass over each parameter instead of five to eight):
+    on CPU 5-6x faster per step than the default for-loop kernels at ResNet-18 sizes (22M
+    parameters: SGD 128 -> 27 ms, Adam 203 -> 35 ms; docs/training.md), up to a third of a tiny
+    ResNet-18 training step. The update is the same to rounding (fused SGD differs from the
+    for-loop kernel by one ulp in the ragged tail of a tensor, fused Adam/AdamW reorder the
+    arithmetic; tests/engine/test_engine_optim_fused.py), so trained numbers move like on another
+    CPU's kernel path. Used when every parameter is a float tensor on CPU or CUDA (None: torch's
+    default elsewhere)."""
+    params = [p for g in param_groups for p in g["params"]]
+    return True if all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params) else None
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,11 @@ def _apply_freeze(model: nn.Module, base_trainable: Mapping[str, bool], freeze: 
         param.requires_grad_(base_trainable[n] and not frozen)
 
 
+#: the last element of the generator key of a `Method.extra_views` draw; config views use their
+#: view number (1 for ``augment.<modality>_extra_view``), so the two never share a stream
+HOOK_VIEW_TAG = 0x7E
+
+
 class _EpochBatches(torch.utils.data.Dataset):
     """Batch b of an epoch plan: augmented uint8 images (decoded once, in `images`)."""
 
@@ -148,7 +153,7 @@ class _EpochBatches(torch.utils.data.Dataset):
             if self.views is not None:  # Method.extra_views: own generators, the base pipeline
                 aug = functools.partial(pipes[0], epoch=self.epoch)
                 for slot, i in enumerate(idx):
-                    vrng = np.random.default_rng(self.key + [self.epoch, b, mod, slot, 1])
+                    vrng = np.random.default_rng(self.key + [self.epoch, b, mod, slot, HOOK_VIEW_TAG])
                     for name, arr in self.views(self.images[i], ("visible", "infrared")[mod], aug, vrng).items():
                         extra.setdefault(name, []).append(arr)
             n = len(pipes)
@@ -335,11 +340,11 @@ def train(
                     bar.set_postfix(loss=f"{sums['loss'] / (it + 1):.3f}", lr=f"{base_lr * factor:.2e}")
             seconds = time.perf_counter() - t0
             train_seconds += seconds
-            n_img = 2 * len(plan) * sampler.batch_size
+            n_img = len(plan) * sampler.images_per_iteration
             entry = {
                 "stage": stage.name, "epoch": epoch, "lr": base_lr * factor, "iterations": len(plan),
                 "seconds": round(seconds, 4), "images_per_s": round(n_img / max(seconds, 1e-9), 2),
-                "images_per_iteration": 2 * sampler.batch_size,
+                "images_per_iteration": sampler.images_per_iteration,
                 "seconds_per_iteration": round(seconds / max(1, len(plan)), 4),
                 "first_iteration_s": round(first_iteration_s, 4),
                 "peak_memory": read_peak(dev, was_reset),

@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from vibench.metrics.pipeline import evaluate_lists
 from vibench.runner import runtime
 from vibench.store import CellDir, summarize_trials
 
@@ -40,10 +39,7 @@ class CurveRecorder:
         feats = runtime.extract_table(trained, self.records, self.root, device=self.device)
         protocols: dict[str, Any] = {}
         for (name, t), pl in sorted(self.lists.items()):
-            qf = feats.select([r.path for r in pl.query])
-            gf = feats.select([r.path for r in pl.gallery])
-            result, _ = evaluate_lists(self.specs[name], pl, qf, gf, distance_fn=trained.method.distance,
-                                       refine_fn=trained.refine_for(qf, gf), device=self.device)
+            result, _ = trained.evaluate_trial(self.specs[name], pl, feats, self.device)
             protocols.setdefault(name, {})[str(t)] = result.to_dict()
         entry = {**dict(point), "protocols": {
             name: {"summary": {k: summarize_trials(trials)[k] for k in CURVE_KEYS},

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from vibench.engine.batch_sampler import default_iterations
+from vibench.engine.batch_sampler import planned_shape
 from vibench.errors import VibenchError
 from vibench.io import write_json_atomic
 from vibench.paths import RESULTS_DIR
@@ -280,13 +280,9 @@ def estimate_plans(plans: Sequence[CellPlan], data: DataSources, *, device: str 
         method = get_method_class(p.cell.method)(cfg, p.cell.dataset)
         stages = []
         for stage in method.stages():
-            s = dict(stage.sampler)
-            iters = s.get("iterations") or default_iterations(size.train_visible, size.train_infrared,
-                                                               int(s.get("ids_per_batch", 8)),
-                                                               int(s.get("images_per_id", 4)))
+            iters, planned = planned_shape(stage.sampler, size.train_visible, size.train_infrared)
             spi = costs.seconds_per_iteration(p.cell.method, stage.name) if costs else None
             measured = costs.images_per_iteration(p.cell.method, stage.name) if costs else None
-            planned = 2 * int(s.get("ids_per_batch", 8)) * int(s.get("images_per_id", 4))
             # a rehearsal with a smaller batch (the CPU rehearsal's identities per batch): time
             # scales with the images per iteration (linear; docs/rehearsal.md)
             scale = planned / measured if spi is not None and measured else 1.0

@@ -22,7 +22,6 @@ from typing import Any, Callable
 
 from vibench.errors import VibenchError
 from vibench.io import stable_hash
-from vibench.metrics.pipeline import evaluate_lists
 from vibench.metrics.rerank import resolve_rerank
 from vibench.protocols import apply_training_variant, build_lists, get_protocol
 from vibench.provenance import provenance
@@ -266,21 +265,11 @@ def _evaluate_protocol(cd: CellDir, spec: Any, trials: tuple[int, ...], lists: d
     doc = cd.read_metrics(spec.name) or metrics_doc(spec, resolve_rerank(spec.rerank))
     for t in trials:
         pl = lists[(spec.name, t)]
-        qf = feats.select([r.path for r in pl.query])
-        gf = feats.select([r.path for r in pl.gallery])
-        result, rankings = evaluate_lists(
-            spec, pl, qf, gf,
-            distance_fn=trained.method.distance,
-            refine_fn=trained.refine_for(qf, gf),
-            device=device,
-        )
+        result, rankings = trained.evaluate_trial(spec, pl, feats, device)
         cd.write_rankings(spec.name, t, rankings)
         doc["trials"][str(t)] = trial_record(result, pl)
         if reference is not None:
             base, base_feats = reference
-            qb = base_feats.select([r.path for r in pl.query])
-            gb = base_feats.select([r.path for r in pl.gallery])
-            base_result, _ = evaluate_lists(spec, pl, qb, gb, distance_fn=base.method.distance,
-                                            refine_fn=base.refine_for(qb, gb), device=device)
+            base_result, _ = base.evaluate_trial(spec, pl, base_feats, device)
             doc.setdefault("untrained", {"trials": {}})["trials"][str(t)] = trial_record(base_result, pl)
     cd.write_metrics(finish_metrics_doc(doc))

@@ -20,6 +20,7 @@ from vibench.engine.trainer import train, training_costs, untrained
 from vibench.errors import VibenchError
 from vibench.registry import get_method_class
 from vibench.io import save_npz_atomic
+from vibench.metrics.pipeline import evaluate_lists
 
 FEATURE_PREFIX = "features_"
 
@@ -53,6 +54,15 @@ class Trained:
         if type(self.method).refine is Method.refine:
             return None
         return lambda distmat, excluded: self.method.refine(self.model, query, gallery, distmat, excluded)
+
+    def evaluate_trial(self, spec: Any, lists: Any, feats: "FeatureTable", device: str) -> tuple[Any, Any]:
+        """One gallery trial of a protocol scored with this model: the query and gallery rows of
+        `feats`, the method's distance and refine hooks, `evaluate_lists`; returns (EvalResult,
+        rankings). The one place the runner scores a trial (cells, untrained references, curves)."""
+        qf = feats.select([r.path for r in lists.query])
+        gf = feats.select([r.path for r in lists.gallery])
+        return evaluate_lists(spec, lists, qf, gf, distance_fn=self.method.distance,
+                              refine_fn=self.refine_for(qf, gf), device=device)
 
 
 def train_or_load(method: str, cfg: dict[str, Any], index: DatasetIndex, split: int,
