@@ -9,6 +9,7 @@ import multiprocessing as mp
 import os
 import shutil
 import subprocess
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -80,7 +81,26 @@ def run_local(plans: Sequence[CellPlan], options: JobOptions, *, on_done: Callab
     return _two_passes(plans, run, on_done)
 
 
-def _init_worker(queue: Any, threads: int) -> None:
+#: seconds between a pool worker's checks that the `vibench run` that started it is alive
+PARENT_POLL_S = 1.0
+
+
+def _exit_with_parent(parent: int, poll_s: float = PARENT_POLL_S) -> None:
+    """Exit this worker process when its parent is gone (the parent was killed: SIGTERM/SIGKILL
+    reach only it). Without this the orphaned workers went on training the queued cells for
+    many minutes, invisibly, beside the next run. What a dying worker leaves is safe: writes
+    are atomic, the cell's lock is released by the OS, and the next run resumes the cell."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="vibench-parent-watch", daemon=True).start()
+
+
+def _init_worker(queue: Any, threads: int, parent: int | None = None) -> None:
+    if parent is not None:
+        _exit_with_parent(parent)
     item = queue.get() if queue is not None else None
     if item is not None:
         os.environ["VIBENCH_WORKER_GPU"] = str(item)
@@ -100,7 +120,7 @@ def run_pool(plans: Sequence[CellPlan], options: JobOptions, *, workers: int, th
             queue.put(g)
         workers = len(gpus)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(queue, threads)) as pool:
+                             initargs=(queue, threads, os.getpid())) as pool:
         def run(todo: list[CellPlan], wait: bool) -> Iterable[Outcome]:
             futures = [pool.submit(run_cell_job, p.to_dict(), {**options, "wait": wait}) for p in todo]
             for fut in as_completed(futures):
