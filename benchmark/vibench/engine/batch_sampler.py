@@ -49,6 +49,11 @@ def default_iterations(n_visible: int, n_infrared: int, ids_per_batch: int, imag
     return max(1, max(n_visible, n_infrared) // (ids_per_batch * images_per_id))
 
 
+def images_per_iteration(ids_per_batch: int, images_per_id: int) -> int:
+    """Images of both modalities in one batch: P identities x (K visible + K infrared)."""
+    return 2 * ids_per_batch * images_per_id
+
+
 def planned_shape(cfg: Mapping[str, Any], n_visible: int, n_infrared: int) -> tuple[int, int]:
     """(iterations per epoch, images per iteration over both modalities) of the sampler that
     `cfg` (a ``sampler`` section) builds for a training set of that size, without building it
@@ -56,7 +61,7 @@ def planned_shape(cfg: Mapping[str, Any], n_visible: int, n_infrared: int) -> tu
     P = int(cfg.get("ids_per_batch", DEFAULT_IDS_PER_BATCH))
     K = int(cfg.get("images_per_id", DEFAULT_IMAGES_PER_ID))
     iterations = cfg.get("iterations") or default_iterations(n_visible, n_infrared, P, K)
-    return int(iterations), 2 * P * K
+    return int(iterations), images_per_iteration(P, K)
 
 
 class CrossModalSampler:
@@ -135,7 +140,7 @@ class CrossModalSampler:
     @property
     def images_per_iteration(self) -> int:
         """Images of both modalities in a batch (2 * P * K)."""
-        return 2 * self.batch_size
+        return images_per_iteration(self.P, self.K)
 
     def _pick(self, rng: np.random.Generator, pool: np.ndarray) -> np.ndarray:
         if self.with_replacement or len(pool) < self.K:

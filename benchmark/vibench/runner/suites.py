@@ -2,8 +2,8 @@
 
 * ``smoke``: every method on every protocol group, tiny configs on tiny synthetic data, the
   RegDB split 1 cell only and one imbalance variant (infrared reduced to 20%), within 15 minutes
-  on 2 CPU cores with ``--jobs 2`` (28 cells; a second variant per method, visible reduced to
-  20%, cost seven more trainings and 19 minutes in all: docs/training.md).
+  on 2 CPU cores with ``--jobs 2`` (28 cells, 766 s; with a second variant per method, visible
+  reduced to 20%, the 35 cells took 1147 s: docs/training.md, "Threads and parallel runs").
 * ``ci``: the regression subset (AGW on one protocol of each dataset plus a mixed-modal and an
   imbalance protocol) within 5 minutes on 2 CPU cores; `vibench check` compares it with the
   committed baseline.
