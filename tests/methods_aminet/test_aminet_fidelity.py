@@ -14,7 +14,7 @@ from vibench.engine.api import StepState
 from vibench.engine.augment import build_pipeline
 from vibench.engine.batch_sampler import EpochPlan
 from vibench.engine.config import load_config
-from vibench.engine.trainer import _EpochBatches
+from vibench.engine.trainer import HOOK_VIEW_TAG, _EpochBatches
 from vibench_methods.aminet import AMINet, AMINetNet, SharedFusion, upper_body
 from vibench_methods.layers.nonlocal_block import NonLocalBlock
 from vibench_methods.losses.contrastive import aggregation_contrastive_loss
@@ -40,9 +40,9 @@ def test_upper_body_crop_gets_its_own_flip() -> None:
     method = AMINet(cfg, "sysu")
     pipe = build_pipeline([{"op": "hflip", "p": 0.5}])
     # find a seed where the full image flips and the crop does not (main draw: (seed, stage,
-    # epoch, batch, modality, slot); crop draw: the same key + [1]); then the converse
-    seed = next(s for s in range(100) if _flips([s, 0, 0, 0, 0, 0]) and not _flips([s, 0, 0, 0, 0, 0, 1]))
-    seed2 = next(s for s in range(100) if not _flips([s, 0, 0, 0, 0, 0]) and _flips([s, 0, 0, 0, 0, 0, 1]))
+    # epoch, batch, modality, slot); crop draw: the same key + [HOOK_VIEW_TAG]); then the converse
+    seed = next(s for s in range(100) if _flips([s, 0, 0, 0, 0, 0]) and not _flips([s, 0, 0, 0, 0, 0, HOOK_VIEW_TAG]))
+    seed2 = next(s for s in range(100) if not _flips([s, 0, 0, 0, 0, 0]) and _flips([s, 0, 0, 0, 0, 0, HOOK_VIEW_TAG]))
     images = _image()[None]
     plan = EpochPlan(vis=np.array([[0]]), ir=np.array([[0]]), labels=np.array([[0]]))
     for s, full_flipped in ((seed, True), (seed2, False)):
