@@ -3,11 +3,12 @@
 Each method's tiny config is trained through the runner (`run_cell`, the same path as the smoke
 suite) and evaluated on `sysu-all-single` (trials 0 and 1) next to its untrained, identically
 seeded model (`plan_cells(..., untrained_reference=True)`). Trained must beat untrained by more
-than 2 mAP points. Slow: seven tiny trainings (~15-25 s each on two idle cores).
+than 2 mAP points. Slow: seven tiny trainings (20-55 s each in that CI run).
 
-Measured margins (trained - untrained mAP, points; seed 0, one thread, this repository's 2-core
-AVX-512 Xeon, 2026-11-30): AGW +19.7, PMT +6.6, BIT +12.2, AMINet +29.6 (+31.2 before issue 14), TMPA +16.7, MixER +25.5,
-PMCM +28.7. Across seeds and CPU kernel paths the tiny configs' mAP moves by about 1-2 points
+Measured margins (trained - untrained mAP, points; seed 0, fresh-clone CI run of the README's test
+command on this repository's 2-core AVX-512 Xeon, 2026-11-30, fused optimizer kernels): AGW +20.8,
+PMT +6.5, BIT +9.2, AMINet +32.3, TMPA +10.7, MixER +27.7, PMCM +19.8 (`pytest -rP` prints them).
+Across seeds and CPU kernel paths the tiny configs' mAP moves by about 1-2 points
 (docs/testing.md, calibration), so the smallest margin (PMT) keeps more than 4 points of slack
 over the threshold. Rank-1 is not asserted: on 246 queries x 2 trials it moves by several points
 between kernel paths, and PMT's rank-1 margin is only 3.9 points.
