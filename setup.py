@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
@@ -36,8 +36,12 @@ class BuildWithData(build_py):
                 shutil.copyfile(path, dest / path.name)
 
 
+#: the methods' config folders hold only YAML (no __init__.py); listing them as namespace packages
+#: ships their files as package data without setuptools' "absent from packages" warning.
+CONFIG_PACKAGES = find_namespace_packages("methods", include=["vibench_methods.configs", "vibench_methods.configs.*"])
+
 setup(
-    packages=find_packages("benchmark") + find_packages("methods"),
+    packages=find_packages("benchmark") + find_packages("methods") + CONFIG_PACKAGES,
     package_dir={"vibench": "benchmark/vibench", "vibench_methods": "methods/vibench_methods"},
     package_data={"vibench_methods": ["configs/**/*.yaml"]},
     cmdclass={"build_py": BuildWithData},
