@@ -7,6 +7,6 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip "setuptools>=68" wheel
+.venv/bin/python -m pip install --quiet --upgrade pip "setuptools>=77" wheel
 .venv/bin/python -m pip install --quiet -e ".[test]"
 .venv/bin/vibench --version

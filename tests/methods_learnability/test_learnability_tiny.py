@@ -3,7 +3,7 @@
 Each method's tiny config is trained through the runner (`run_cell`, the same path as the smoke
 suite) and evaluated on `sysu-all-single` (trials 0 and 1) next to its untrained, identically
 seeded model (`plan_cells(..., untrained_reference=True)`). Trained must beat untrained by more
-than 2 mAP points. Slow: seven tiny trainings (20-55 s each in that CI run).
+than 2 mAP points. Slow: seven tiny trainings (20-55 s each in the CI run below).
 
 Measured margins (trained - untrained mAP, points; seed 0, fresh-clone CI run of the README's test
 command on this repository's 2-core AVX-512 Xeon, 2026-11-30, fused optimizer kernels): AGW +20.8,
